@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/* Small synchronous file helpers for start-up work (definitions, scripts). */
+#include "common.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+int sw_file_read(char **out, size_t *len_out, const char *path, size_t max,
+                 sw_err *err)
+{
+  FILE *f = NULL;
+  sw_buf b = SW_BUF_INIT(max);
+  char chunk[65536];
+  size_t n;
+  int rc = 0;
+
+  *out = NULL;
+  f = fopen(path, "rb");
+  if (!f) {
+    int e = errno;
+    return sw_err_set(err, e == ENOENT ? SW_ENOTFOUND : SW_EIO, SW_ORIGIN_OS,
+                      e, "%s: cannot open: %s", path,
+                      e == ENOENT ? "no such file" : "I/O error");
+  }
+  while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+    rc = sw_buf_put(&b, chunk, n, err);
+    if (rc < 0) {
+      sw_err_set(err, SW_ELIMIT, SW_ORIGIN_NONE, 0,
+                 "%s: larger than %zu bytes", path, max);
+      goto done;
+    }
+  }
+  if (ferror(f)) {
+    rc = sw_err_set(err, SW_EIO, SW_ORIGIN_OS, errno, "%s: read error", path);
+    goto done;
+  }
+  if (len_out)
+    *len_out = b.len;
+  *out = sw_buf_detach(&b);
+done:
+  sw_buf_dispose(&b);
+  fclose(f);
+  return rc;
+}
+
+int sw_mkdirs(const char *path, sw_err *err)
+{
+  char *p = sw_strdup(path);
+  char *s;
+  int rc = 0;
+
+  for (s = p + 1; *s; s++) {
+    if (*s != '/')
+      continue;
+    *s = '\0';
+    if (mkdir(p, 0755) < 0 && errno != EEXIST) {
+      rc = sw_err_set(err, SW_EIO, SW_ORIGIN_OS, errno,
+                      "%s: cannot create directory", p);
+      goto done;
+    }
+    *s = '/';
+  }
+  if (mkdir(p, 0755) < 0 && errno != EEXIST)
+    rc = sw_err_set(err, SW_EIO, SW_ORIGIN_OS, errno,
+                    "%s: cannot create directory", p);
+done:
+  sw_free(p);
+  return rc;
+}
+
+bool sw_file_exists(const char *path)
+{
+  struct stat st;
+  return stat(path, &st) == 0;
+}
