@@ -53,6 +53,7 @@ typedef struct sw_asl_catcher {
   int next_index;         /* index into machine->states */
   sw_path *result_path;   /* NULL with result_path_null false = "$" */
   bool result_path_null;  /* "ResultPath": null */
+  sw_template *assign;    /* Assign (variables); NULL when absent */
 } sw_asl_catcher;
 
 /** One Choice rule with its target. */
@@ -60,6 +61,7 @@ typedef struct sw_asl_choice {
   sw_rule *rule;          /* compiled by paths/ */
   const char *next;
   int next_index;
+  sw_template *assign;    /* the rule's own Assign; NULL when absent */
 } sw_asl_choice;
 
 /** One state. Pointers to strings and cJSON are borrowed from the
@@ -85,6 +87,7 @@ typedef struct sw_asl_state {
   sw_template *parameters;       /* Parameters, or Map ItemSelector */
   sw_template *result_selector;
   const cJSON *result;           /* Pass "Result"; NULL when absent */
+  sw_template *assign;           /* Assign (variables); NULL when absent */
 
   /* Task. */
   const char *resource;
@@ -92,6 +95,7 @@ typedef struct sw_asl_state {
   sw_path *timeout_path;         /* TimeoutSecondsPath */
   int64_t heartbeat_s;           /* 0 = none given */
   sw_path *heartbeat_path;       /* HeartbeatSecondsPath */
+  sw_template *credentials;      /* Credentials; NULL when absent */
 
   /* Task, Parallel, Map. */
   sw_asl_retrier *retry;

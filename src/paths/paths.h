@@ -103,6 +103,12 @@ int sw_template_eval(cJSON **out, const sw_template *t, const sw_eval_env *env,
  * tests.) */
 int sw_intrinsic_eval(cJSON **out, const char *expr, const sw_eval_env *env,
                       sw_err *err);
+/** Same as sw_intrinsic_eval, with `field` (e.g. "CausePath" or "k.$";
+ * may be NULL) named in the cause when a Path argument selects nothing:
+ * "The JSONPath '$.x' specified for the field 'CausePath' could not be
+ * found in the input '<json>'". */
+int sw_intrinsic_eval_field(cJSON **out, const char *expr, const char *field,
+                            const sw_eval_env *env, sw_err *err);
 /** true when `s` looks like an intrinsic call ("States.Name(...)"). */
 bool sw_intrinsic_is_call(const char *s);
 

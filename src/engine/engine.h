@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/* engine: the interpreter. Runs many executions of ASL definitions at once
+ * on one libuv loop, checkpointing every step in the store (DESIGN.md §4):
+ *  - checkpoint before effect: a Task's resource is invoked only after the
+ *    transaction holding its TaskScheduled event and idempotency token has
+ *    committed;
+ *  - result before next: a task's result commits with (or before) the
+ *    next state's entry, and no later effect is issued before that commit;
+ *  - group commit: all writes of one loop turn (many executions, many pure
+ *    steps) share one transaction.
+ * A Wait is a uv timer, never a sleep. Resume reloads the branch snapshot
+ * and pending tasks; a FAILED execution is redriven from the failed state.
+ * All calls on the loop thread. */
+#ifndef SW_ENGINE_H
+#define SW_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "asl/asl.h"
+#include "common/common.h"
+#include "resources/resources.h"
+#include "store/store.h"
+
+typedef struct sw_engine sw_engine;
+
+/** Observer of progress: called after each history event is recorded
+ * (not necessarily committed yet). `details` is borrowed. */
+typedef void (*sw_engine_event_cb)(const char *execution_id, const char *type,
+                                   const cJSON *details, void *payload);
+/** Called once when an execution reaches a final status (after the commit
+ * that records it). */
+typedef void (*sw_engine_done_cb)(const char *execution_id,
+                                  const char *status, void *payload);
+
+typedef struct sw_engine_opts {
+  sw_engine_event_cb on_event; /* may be NULL */
+  sw_engine_done_cb on_done;   /* may be NULL */
+  void *payload;
+  int step_budget;             /* pure steps per loop turn; 0 = 4096 */
+} sw_engine_opts;
+
+/** Create an engine over a store and a resource registry (both borrowed,
+ * must outlive it). */
+int sw_engine_new(sw_engine **out, uv_loop_t *loop, sw_store *store,
+                  sw_resources *res, const sw_engine_opts *opts, sw_err *err);
+/** Stop every execution's handles and free the engine. The loop must run
+ * afterwards until the handles are closed (uv_run with UV_RUN_DEFAULT).
+ * Executions not finished stay RUNNING in the store (resumable). */
+void sw_engine_free(sw_engine *eng);
+
+/** What to start. Borrowed during the call. */
+typedef struct sw_engine_start_req {
+  const sw_asl_definition *def; /* borrowed; must outlive the execution */
+  const char *definition_text;  /* stored by content hash */
+  const char *workflow;         /* workflow name */
+  const char *source;           /* definition file path */
+  const char *name;             /* execution name, or NULL for the id */
+  const cJSON *input;           /* execution input */
+  const char *warehouse;        /* warehouse URL recorded, or NULL */
+} sw_engine_start_req;
+
+/**
+ * Create an execution (ExecutionStarted, committed before this returns) and
+ * start running it on the loop.
+ * @param[out] id_out  the new execution id (37 bytes).
+ * @return 0; SW_EEXISTS when the name is taken for that workflow; SW_EIO.
+ */
+int sw_engine_start(sw_engine *eng, const sw_engine_start_req *req,
+                    char id_out[37], sw_err *err);
+
+/**
+ * Resume an execution from the store: a RUNNING one continues where its
+ * last commit left it; a FAILED/TIMED_OUT/ABORTED one is redriven from the
+ * states that failed (RedriveExecution). `def` must be the definition
+ * stored for it (the caller loads it by hash).
+ * @return 0; SW_EINVAL when it SUCCEEDED already; SW_EIO.
+ */
+int sw_engine_resume(sw_engine *eng, const char *execution_id,
+                     const sw_asl_definition *def, sw_err *err);
+
+/** Number of executions still running in this engine. */
+int sw_engine_running(const sw_engine *eng);
+
+/** The token an effect of this state attempt carries (64 hex chars):
+ * SHA-256 of "<execution>/<branch path>/<state>#<step>.<attempt>". */
+void sw_engine_token(char out[65], const char *execution_id,
+                     const char *branch_path, const char *state, int64_t step,
+                     int attempt);
+
+#endif
