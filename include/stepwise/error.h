@@ -46,7 +46,7 @@ typedef enum sw_origin {
   SW_ORIGIN_ASL
 } sw_origin;
 
-#define SW_ERR_MSG_MAX 512 /* bytes, including the NUL */
+#define SW_ERR_MSG_MAX 4096/* bytes, including the NUL */
 
 /** Error detail, owned by the caller (usually on its stack). */
 typedef struct sw_err {

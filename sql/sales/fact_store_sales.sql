@@ -9,9 +9,10 @@
 -- date_dim (inner join: the date must exist), the item version valid AT THE
 -- SALE DATE (i_rec_start_date <= date and (i_rec_end_date IS NULL or
 -- i_rec_end_date > date)), customer and customer_address (left joins, as
--- upstream: an unresolved dimension leaves a NULL key, which validate.sql
--- reports; on PostgreSQL a NULL ss_item_sk violates the primary key and fails
--- the batch instead). ss_store_sk stays NULL (no store dimension).
+-- upstream: an unresolved customer or address leaves a NULL key, which
+-- validate.sql reports; an unresolved item leaves ss_item_sk NULL, which the
+-- primary key rejects, so the batch fails). ss_store_sk stays NULL (no store
+-- dimension).
 -- Standard SQL.
 
 DELETE FROM store_sales

@@ -16,9 +16,12 @@
 --      (run date, scale, current dimension rows): no random(), no clock, so the
 --      same sequence of (run_date, scale) runs always gives identical tables,
 --      and re-running a date stages exactly the same rows again.
+--      Staged rows refer to the base population that was seeded (N0 = number
+--      of customers), so a later run with another :scale changes the day's
+--      volume (sales, new rows) but never refers to rows that do not exist.
 --
 -- Generated data, with dn = day number of :run_date since 2020-01-01 and
--- k = 1..N0 the base key:
+-- k = 1..N0 the base key (N0 = 100 * scale of the first run):
 --   ids      base  'AB'/'CB'/'IB' || 14-digit k       (address/customer/item)
 --            new   'AN'/'IN' || 6-digit dn || 8-digit j (new on day dn)
 --   stg_customer_address  (k+dn) % 10 = 0: changed state/zip/country;
@@ -230,7 +233,7 @@ DELETE FROM stg_store_sales;
 INSERT INTO stg_customer_address (ca_address_id, ca_state, ca_zip, ca_country)
 WITH RECURSIVE cfg(s, n0, dn) AS (
   SELECT CASE WHEN CAST(:scale AS INTEGER) > 1 THEN CAST(:scale AS INTEGER) ELSE 1 END,
-         100 * CASE WHEN CAST(:scale AS INTEGER) > 1 THEN CAST(:scale AS INTEGER) ELSE 1 END,
+         (SELECT COUNT(*) FROM customer),
          d_date_sk - 2458850
   FROM date_dim WHERE d_date = :run_date
 ), seq(k) AS (
@@ -267,7 +270,7 @@ WHERE k <= 5 * s;
 INSERT INTO stg_item (i_item_id, i_current_price, i_category, i_product_name)
 WITH RECURSIVE cfg(s, n0, dn) AS (
   SELECT CASE WHEN CAST(:scale AS INTEGER) > 1 THEN CAST(:scale AS INTEGER) ELSE 1 END,
-         100 * CASE WHEN CAST(:scale AS INTEGER) > 1 THEN CAST(:scale AS INTEGER) ELSE 1 END,
+         (SELECT COUNT(*) FROM customer),
          d_date_sk - 2458850
   FROM date_dim WHERE d_date = :run_date
 ), seq(k) AS (
@@ -336,7 +339,7 @@ INSERT INTO stg_store_sales (sold_date, i_item_id, c_customer_id, ca_address_id,
                              ss_ticket_number, ss_quantity, ss_net_paid, ss_net_profit)
 WITH RECURSIVE cfg(s, n0, dn, run_date) AS (
   SELECT CASE WHEN CAST(:scale AS INTEGER) > 1 THEN CAST(:scale AS INTEGER) ELSE 1 END,
-         100 * CASE WHEN CAST(:scale AS INTEGER) > 1 THEN CAST(:scale AS INTEGER) ELSE 1 END,
+         (SELECT COUNT(*) FROM customer),
          d_date_sk - 2458850,
          d_date
   FROM date_dim WHERE d_date = :run_date

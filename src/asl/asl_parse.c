@@ -275,6 +275,27 @@ done:
   return rc;
 }
 
+/* ResultPath: a Reference Path into the state input, or null. A variable
+ * ("$name") is a Path elsewhere but cannot be assigned through ResultPath
+ * (asl-validator: invalid-variable-result-path). */
+static int get_result_path(sw__asl_ctx *c, const cJSON *js, const char *ptr,
+                           sw_path **out, bool *is_null)
+{
+  const cJSON *v = sw_json_get(js, "ResultPath");
+
+  if (cJSON_IsString(v) && v->valuestring[0] == '$' &&
+      v->valuestring[1] != '\0' && v->valuestring[1] != '.' &&
+      v->valuestring[1] != '[') {
+    *out = NULL;
+    *is_null = false;
+    return fail_at(c, ptr, "ResultPath",
+                   "expected a reference path into the state input, such "
+                   "as \"$.result\" (variables are set with Assign)");
+  }
+  return sw__asl_get_path(c, js, ptr, "ResultPath", SW_PATH_REFERENCE, true,
+                          out, is_null);
+}
+
 /* ---- Retry and Catch -------------------------------------------------- */
 
 static int parse_retrier(sw__asl_ctx *c, const cJSON *js, const char *ptr,
@@ -350,8 +371,7 @@ static int parse_catcher(sw__asl_ctx *c, const cJSON *js, const char *ptr,
   if (!cJSON_IsString(v))
     return fail_at(c, ptr, "Next", "expected a state name string");
   k->next = v->valuestring;
-  rc = sw__asl_get_path(c, js, ptr, "ResultPath", SW_PATH_REFERENCE, true,
-                        &k->result_path, &k->result_path_null);
+  rc = get_result_path(c, js, ptr, &k->result_path, &k->result_path_null);
   if (rc == 0)
     rc = sw__asl_get_template(c, js, ptr, "Assign", false, &k->assign);
   if (rc == 0 && (v = sw_json_get(js, "Comment")) && !cJSON_IsString(v))
@@ -432,6 +452,12 @@ static int parse_task(sw__asl_ctx *c, const cJSON *js, sw_asl_state *s)
 
   if (!v)
     return sw__asl_fail(c, p, "Task state needs Resource");
+  /* CloudFormation intrinsics ({"Fn::GetAtt": ...}, {"Ref": ...}) are
+   * resolved at deploy time; we have nothing to run until then. */
+  if (cJSON_IsObject(v))
+    return fail_at(c, p, "Resource",
+                   "CloudFormation intrinsic functions are not supported "
+                   "yet; expected a resource ARN string");
   if (!cJSON_IsString(v))
     return fail_at(c, p, "Resource", "expected a resource ARN string");
   if (!sw__asl_resource_ok(v->valuestring)) {
@@ -836,7 +862,8 @@ static int parse_next_end(sw__asl_ctx *c, const cJSON *js, sw_asl_state *s)
     return fail_at(c, s->pointer, "Next", "expected a state name string");
   /* ASL: a non-terminal state has exactly one of Next and End. */
   if ((next != NULL) == (end != NULL))
-    return sw__asl_fail(c, s->pointer, "%s state needs exactly one of Next, End",
+    return sw__asl_fail(c, s->pointer,
+                        "%s state needs exactly one of Next, End",
                         sw_state_type_name(s->type));
   s->next = next ? next->valuestring : NULL;
   s->end = end != NULL;
@@ -884,8 +911,7 @@ static int parse_state(sw__asl_ctx *c, const cJSON *js, sw_asl_state *s)
     rc = sw__asl_get_template(c, js, p, "ResultSelector", false,
                               &s->result_selector);
   if (rc == 0)
-    rc = sw__asl_get_path(c, js, p, "ResultPath", SW_PATH_REFERENCE, true,
-                          &s->result_path, &s->result_path_null);
+    rc = get_result_path(c, js, p, &s->result_path, &s->result_path_null);
   if (rc == 0)
     rc = sw__asl_get_template(c, js, p, "Assign", false, &s->assign);
   if (rc == 0)

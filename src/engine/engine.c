@@ -14,6 +14,8 @@
 
 /* ASL: Task TimeoutSeconds defaults to 99999999 on AWS (no timer). */
 #define AWS_DEFAULT_TIMEOUT_S 99999999LL
+/* AWS: state input/output limit, 256 KiB of UTF-8. */
+#define SW_DATA_LIMIT 262144
 
 static void wake(branch *b);
 static void enter_state(branch *b);
@@ -207,7 +209,10 @@ static cJSON *make_context(branch *b, const cJSON *map_index,
   sw_time_format_iso(ts, sizeof(ts), b->entered_ms);
   cJSON_AddStringToObject(state, "EnteredTime", ts);
   cJSON_AddStringToObject(state, "Name", b->st->name);
-  cJSON_AddNumberToObject(state, "RetryCount", b->attempt);
+  /* AWS shows RetryCount only where Retry applies. */
+  if (b->st->type == SW_STATE_TASK || b->st->type == SW_STATE_PARALLEL ||
+      b->st->type == SW_STATE_MAP)
+    cJSON_AddNumberToObject(state, "RetryCount", b->attempt);
   cJSON_AddItemToObject(ctx, "State", state);
   if (b->st->type == SW_STATE_TASK && b->token[0]) {
     cJSON *task = cJSON_CreateObject();
@@ -556,6 +561,17 @@ static void finish_state(branch *b, cJSON *result)
   cJSON *doc = NULL, *out = NULL;
   int rc;
 
+  /* AWS: a result over 256 KiB fails with States.DataLimitExceeded. */
+  if (result && sw_json_size(result) > SW_DATA_LIMIT) {
+    char *cause = sw_asprintf("The state/task '%s' returned a result with a "
+                              "size exceeding the maximum number of bytes "
+                              "service limit.",
+                              st->name);
+    cJSON_Delete(result);
+    handle_error(b, "States.DataLimitExceeded", cause);
+    sw_free(cause);
+    return;
+  }
   if (st->result_selector) {
     cJSON *sel = NULL;
     rc = apply_template(&sel, st->result_selector, result, b, &err);
@@ -921,28 +937,48 @@ static int wait_due(int64_t *due, branch *b, const cJSON *eff, sw_err *err)
     *due = st->timestamp_ms;
     return 0;
   }
-  rc = apply_path(&v, st->seconds_path ? st->seconds_path : st->timestamp_path,
-                  false, eff, b, err);
-  if (rc < 0)
-    return rc;
-  if (st->seconds_path) {
-    if (!cJSON_IsNumber(v) || v->valuedouble < 0 ||
-        v->valuedouble != floor(v->valuedouble)) {
-      cJSON_Delete(v);
+  {
+    const sw_path *p = st->seconds_path ? st->seconds_path : st->timestamp_path;
+    const char *field = st->seconds_path ? "SecondsPath" : "TimestampPath";
+    rc = apply_path(&v, p, false, eff, b, err);
+    if (rc < 0)
       return sw_err_set(err, SW_EINVAL, SW_ORIGIN_ASL, 0,
-                        "The SecondsPath parameter does not reference a "
-                        "valid non-negative integer: '%s'",
-                        sw_path_text(st->seconds_path));
+                        "The %s parameter does not reference an input "
+                        "value: %s",
+                        field, sw_path_text(p));
+  }
+  if (st->seconds_path) {
+    char *text = cJSON_IsString(v) ? sw_strdup(v->valuestring)
+                                   : sw_json_print(v);
+    const char *pt = sw_path_text(st->seconds_path);
+    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble))
+      rc = sw_err_set(err, SW_EINVAL, SW_ORIGIN_ASL, 0,
+                      "The SecondsPath parameter cannot be parsed as a long "
+                      "value: %s == %s",
+                      pt, text);
+    else if (v->valuedouble < 0)
+      rc = sw_err_set(err, SW_EINVAL, SW_ORIGIN_ASL, 0,
+                      "The SecondsPath parameter references a negative "
+                      "value: %s == %s",
+                      pt, text);
+    sw_free(text);
+    if (rc < 0) {
+      cJSON_Delete(v);
+      return rc;
     }
     *due = b->entered_ms + (int64_t)v->valuedouble * 1000;
   } else {
     if (!cJSON_IsString(v) || sw_time_parse_rfc3339(due, v->valuestring) < 0) {
+      char *text = cJSON_IsString(v) ? sw_strdup(v->valuestring)
+                                     : sw_json_print(v);
+      rc = sw_err_set(err, SW_EINVAL, SW_ORIGIN_ASL, 0,
+                      "The TimestampPath parameter does not reference a "
+                      "valid ISO-8601 extended offset date-time format "
+                      "string: %s == %s",
+                      sw_path_text(st->timestamp_path), text);
+      sw_free(text);
       cJSON_Delete(v);
-      return sw_err_set(err, SW_EINVAL, SW_ORIGIN_ASL, 0,
-                        "The TimestampPath parameter does not reference a "
-                        "valid ISO-8601 extended offset date-time format "
-                        "string: '%s'",
-                        sw_path_text(st->timestamp_path));
+      return rc;
     }
   }
   cJSON_Delete(v);
@@ -1244,7 +1280,19 @@ static void start_children(branch *b)
       if (apply_path(&v, st->max_concurrency_path, false, b->eff_input, b,
                      &err) < 0)
         goto runtime;
-      b->max_concurrency = cJSON_IsNumber(v) ? (int)v->valuedouble : 0;
+      if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
+          v->valuedouble < 0) {
+        char *text = cJSON_IsString(v) ? sw_strdup(v->valuestring)
+                                       : sw_json_print(v);
+        sw_err_set(&err, SW_EINVAL, SW_ORIGIN_ASL, 0,
+                   "The MaxConcurrencyPath field refers to value \"%s\" "
+                   "which is not a valid integer: %s",
+                   text, sw_path_text(st->max_concurrency_path));
+        sw_free(text);
+        cJSON_Delete(v);
+        goto runtime;
+      }
+      b->max_concurrency = (int)v->valuedouble;
       cJSON_Delete(v);
     }
     d = cJSON_CreateObject();

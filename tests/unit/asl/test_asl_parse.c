@@ -6,14 +6,18 @@
 
 #include <stdlib.h>
 
-/* Test definitions are written with ' for " to keep them readable. */
+/* Test definitions are written with ' for " (and ` for ') to keep them
+ * readable. */
 static char *dq(const char *text)
 {
   char *s = sw_strdup(text), *p;
 
-  for (p = s; *p; p++)
+  for (p = s; *p; p++) {
     if (*p == '\'')
       *p = '"';
+    else if (*p == '`')
+      *p = '\'';
+  }
   return s;
 }
 
@@ -213,7 +217,7 @@ SW_TEST(asl_parse__model_choice_fail_paths)
       "{'Variable':'$.x','NumericEquals':2,'Next':'F2'}],"
       "'Default':'F3'},"
       "'F1':{'Type':'Fail','ErrorPath':'$.e','CausePath':"
-      "'States.Format(\\'{}\\', $.c)'},"
+      "'States.Format(`{}`, $.c)'},"
       "'F2':{'Type':'Fail'},"
       "'F3':{'Type':'Succeed'}}}",
       &err));
@@ -840,4 +844,66 @@ SW_TEST(asl_parse__map_rules)
                            "'Next':'I'}}}")),
                    "x.json: /States/A/Iterator/States: no terminal state (a "
                    "state with \"End\": true, or a Succeed or Fail state)");
+}
+
+SW_TEST(asl_parse__result_path_is_not_a_variable)
+{
+  SW_ASSERT_STR_EQ(bad(TASK(",'ResultPath':'$foo'")),
+                   "x.json: /States/A/ResultPath: expected a reference path "
+                   "into the state input, such as \"$.result\" (variables "
+                   "are set with Assign)");
+  SW_ASSERT_STR_EQ(bad(TASK(",'Catch':[{'ErrorEquals':['X'],'Next':'B',"
+                            "'ResultPath':'$err'}]")),
+                   "x.json: /States/A/Catch/0/ResultPath: expected a "
+                   "reference path into the state input, such as "
+                   "\"$.result\" (variables are set with Assign)");
+  SW_ASSERT_STR_EQ(bad(TASK(",'ResultPath':'$'")), "(valid)");
+}
+
+SW_TEST(asl_parse__resource_forms)
+{
+  SW_ASSERT_STR_EQ(bad(ONE("'Type':'Task','End':true,'Resource':"
+                           "{'Fn::GetAtt':['f','Arn']}")),
+                   "x.json: /States/A/Resource: CloudFormation intrinsic "
+                   "functions are not supported yet; expected a resource ARN "
+                   "string");
+  SW_ASSERT_STR_EQ(bad(ONE("'Type':'Task','End':true,'Resource':"
+                           "'arn:aws:lambda:us-east-1:123:function:f:"
+                           "$LATEST'")),
+                   "(valid)");
+  SW_ASSERT_STR_EQ(bad(ONE("'Type':'Task','End':true,'Resource':"
+                           "'arn:aws:states:::states:startExecution.sync:2'")),
+                   "(valid)");
+  SW_ASSERT_STR_EQ(bad(ONE("'Type':'Task','End':true,'Resource':"
+                           "'lambda:f'")),
+                   "x.json: /States/A/Resource: expected a resource ARN "
+                   "(arn:PARTITION:SERVICE:REGION:ACCOUNT:TYPE:NAME), got "
+                   "\"lambda:f\"");
+}
+
+SW_TEST(asl_parse__assign_templates)
+{
+  sw_err err = SW_ERR_INIT;
+  sw_asl_definition *def = NULL;
+  const sw_asl_state *s;
+
+  SW_ASSERT_OK(parse(
+      &def,
+      "{'StartAt':'C','States':{"
+      "'C':{'Type':'Choice','Assign':{'a':1},'Choices':[{'Variable':'$.x',"
+      "'IsNull':true,'Assign':{'b.$':'$.y'},'Next':'T'}],'Default':'T'},"
+      "'T':{'Type':'Task','Resource':'arn:aws:states:::lambda:invoke',"
+      "'Catch':[{'ErrorEquals':['States.ALL'],'Assign':{'e.$':'$.Error'},"
+      "'Next':'S'}],'End':true},"
+      "'S':{'Type':'Succeed'}}}",
+      &err));
+  s = sw_asl_find(def->root, "C");
+  SW_ASSERT_NOT_NULL(s->assign);
+  SW_ASSERT_NOT_NULL(s->choices[0].assign);
+  s = sw_asl_find(def->root, "T");
+  SW_ASSERT_NOT_NULL(s->catchers[0].assign);
+  SW_ASSERT_NULL(s->assign);
+  sw_asl_free(def);
+  SW_ASSERT_STR_EQ(bad(ONE(PASS_END ",'Assign':[1]")),
+                   "x.json: /States/A/Assign: expected an object");
 }

@@ -46,11 +46,11 @@ static char *tmpl_text(const char *tmpl, const char *input)
   } while (0)
 
 /* One intrinsic call as the value of "r.$". */
-#define EXPECT_FN_ERR(call, input, expected)                                       \
+#define EXPECT_FN(call, input, expected)                                       \
   EXPECT_TMPL("{\"r.$\":\"" call "\"}", input, "{\"r\":" expected "}")
 /* One intrinsic call that fails with the cause `msg`. */
 #define EXPECT_FN_ERR(call, input, msg)                                        \
-  EXPECT_TMPL("{\"r.$\":\"" call "\"}", input, "" msg)
+  EXPECT_TMPL("{\"r.$\":\"" call "\"}", input, "ERR: " msg)
 
 SW_TEST(paths_template__paths_literals_nesting)
 {
