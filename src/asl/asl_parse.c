@@ -2,7 +2,19 @@
 /* asl parse: builds the immutable definition model from ASL JSON (JSONPath
  * query language), checking every field as it goes; the first problem ends
  * the parse with one "NAME: POINTER: expected ..." line. JSONata and
- * distributed Map are rejected as "not supported yet". */
+ * distributed Map are rejected as "not supported yet".
+ *
+ * Decisions (where the spec is silent, we follow asl-validator and AWS):
+ * - State names are unique across the whole definition, nested branches
+ *   and processors included (spec text; asl-validator), and every state
+ *   must be reachable from its machine's StartAt.
+ * - Unknown and duplicate fields are errors, per state type.
+ * - Task Resource must look like an ARN; a CloudFormation "${...}"
+ *   substitution is accepted (it is resolved at deploy time), a
+ *   {"Fn::GetAtt": ...} object is not supported yet.
+ * - JSONPath Assign (state, Choice rule, catcher) is compiled as a payload
+ *   template; ResultPath may not name a variable.
+ * - Distributed-only Map fields are validated, then rejected. */
 #include "asl/asl.h"
 #include "asl/asl_int.h"
 
