@@ -136,7 +136,7 @@ static char *branch_data(const branch *b)
   char *s;
 
   cJSON_AddNumberToObject(d, "attempt", b->attempt);
-  if (b->st && b->st->n_retry) {
+  if (b->st && b->st->n_retry && b->retry_counts) {
     cJSON *r = cJSON_CreateArray();
     size_t i;
     for (i = 0; i < b->st->n_retry; i++)

@@ -334,7 +334,8 @@ SW_TEST(resources_script__submits_file_with_bound_parameters)
                        "CREATE TABLE IF NOT EXISTS runs (d TEXT, scale INT,"
                        " full INT);\n"
                        "DELETE FROM runs WHERE d = :run_date;\n"
-                       "INSERT INTO runs VALUES (:run_date, :scale, :full);\n"));
+                       "INSERT INTO runs VALUES (:run_date, :scale,"
+                       " :full);\n"));
   sw_free(path);
 
   SW_ASSERT_OK(invoke(&f, SCRIPT,

@@ -670,3 +670,101 @@ SW_TEST(warehouse_sqlite__url_schemes)
   sw_free(url);
   SW_ASSERT_EQ(uv_loop_close(&loop), 0);
 }
+
+static cJSON *result_page(uv_loop_t *loop, sw_warehouse *wh, const char *id,
+                          const char *token, waitbox *b)
+{
+  sw_err err = SW_ERR_INIT;
+
+  memset(b, 0, sizeof(*b));
+  if (sw_warehouse_result(wh, id, token, on_json, b, &err) < 0)
+    return NULL;
+  run_until(loop, b);
+  return b->resp;
+}
+
+SW_TEST(warehouse_sqlite__result_pages_and_size_limit)
+{
+  uv_loop_t loop;
+  char *path = db_path();
+  char id[64], tok[32];
+  sw_warehouse *wh;
+  waitbox b;
+  cJSON *d, *r;
+  int pages = 0, rows = 0;
+
+  uv_loop_init(&loop);
+  wh = open_wh(&loop, path);
+  SW_ASSERT_NOT_NULL(wh);
+  SW_ASSERT_OK(submit1(&loop, wh,
+                       "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT "
+                       "x + 1 FROM c WHERE x < 2500) SELECT x FROM c",
+                       id));
+  d = wait_status(&loop, wh, id, NULL);
+  SW_ASSERT_STR_EQ(sw_json_get_str(d, "Status"), "FINISHED");
+  cJSON_Delete(d);
+  tok[0] = '\0';
+  do {
+    r = result_page(&loop, wh, id, tok, &b);
+    SW_ASSERT_NOT_NULL(r);
+    SW_ASSERT_EQ(sw_json_get(r, "TotalNumRows")->valuedouble, 2500);
+    rows += cJSON_GetArraySize(sw_json_get(r, "Records"));
+    snprintf(tok, sizeof(tok), "%s",
+             sw_json_get_str(r, "NextToken") ? sw_json_get_str(r, "NextToken")
+                                             : "");
+    cJSON_Delete(r);
+    pages++;
+  } while (tok[0]);
+  SW_ASSERT_EQ(rows, 2500);
+  SW_ASSERT_EQ(pages, 3);
+
+  /* Past the bound the statement FAILS with a message that says why. */
+  SW_ASSERT_OK(submit1(&loop, wh,
+                       "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT "
+                       "x + 1 FROM c WHERE x < 10001) SELECT x FROM c",
+                       id));
+  d = wait_status(&loop, wh, id, NULL);
+  SW_ASSERT_STR_EQ(sw_json_get_str(d, "Status"), "FAILED");
+  SW_ASSERT_STR_CONTAINS(sw_json_get_str(d, "Error"), "more than 10000 rows");
+  cJSON_Delete(d);
+  SW_ASSERT_NULL(result_page(&loop, wh, id, NULL, &b));
+  SW_ASSERT_EQ(b.code, SW_EINVAL);
+
+  close_wh(&loop, wh);
+  SW_ASSERT_EQ(uv_loop_close(&loop), 0);
+  sw_free(path);
+}
+
+/* Closing with a submit in flight: its callback still fires, once, with
+ * SW_ECANCELED; the statement was recorded and runs on the next open. */
+SW_TEST(warehouse_sqlite__close_cancels_pending_callbacks)
+{
+  uv_loop_t loop;
+  char *path = db_path();
+  const char *sql = "CREATE TABLE t (x INTEGER)";
+  sw_wh_submit req = {&sql, 1, false, NULL, 0, "tok-close", NULL, NULL};
+  sw_err err = SW_ERR_INIT;
+  waitbox b = {0};
+  sw_warehouse *wh;
+  char id[64];
+  cJSON *d;
+
+  uv_loop_init(&loop);
+  wh = open_wh(&loop, path);
+  SW_ASSERT_NOT_NULL(wh);
+  SW_ASSERT_OK(sw_warehouse_submit(wh, &req, on_submit, &b, &err));
+  close_wh(&loop, wh);
+  SW_ASSERT(b.done);
+  SW_ASSERT_EQ(b.code, SW_ECANCELED);
+
+  wh = open_wh(&loop, path);
+  SW_ASSERT_NOT_NULL(wh);
+  SW_ASSERT_OK(submit(&loop, wh, &sql, 1, false, NULL, 0, "tok-close", id));
+  d = wait_status(&loop, wh, id, NULL);
+  SW_ASSERT_NOT_NULL(d);
+  SW_ASSERT_STR_EQ(sw_json_get_str(d, "Status"), "FINISHED");
+  cJSON_Delete(d);
+  close_wh(&loop, wh);
+  SW_ASSERT_EQ(uv_loop_close(&loop), 0);
+  sw_free(path);
+}
