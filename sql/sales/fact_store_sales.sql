@@ -1,7 +1,7 @@
 -- sales_data_pipeline: load the store_sales fact for :run_date from
 -- stg_store_sales.
 --
--- Parameters: :run_date 'YYYY-MM-DD' (text), :scale (unused here).
+-- Parameters: :run_date 'YYYY-MM-DD' (text), :scale (only logged).
 -- Runs as one batch in one transaction (the engine wraps it).
 --
 -- Deletes the run date's fact rows, then inserts the staged lines of that
@@ -36,3 +36,7 @@ LEFT JOIN customer c
 LEFT JOIN customer_address a
   ON a.ca_address_id = s.ca_address_id
 WHERE d.d_date = :run_date;
+
+-- Audit: this batch committed (see setup.sql).
+INSERT INTO etl_batch_log (step, run_date, scale)
+VALUES ('fact_store_sales', :run_date, CAST(:scale AS INTEGER));

@@ -1,6 +1,6 @@
 -- sales_data_pipeline: SCD type 1 on customer_address from stg_customer_address.
 --
--- Parameters: :run_date, :scale (bound by the engine; not needed here).
+-- Parameters: :run_date, :scale (bound as text; only logged here).
 -- Runs as one batch in one transaction (the engine wraps it).
 --
 -- 1. Rows whose ca_address_id is staged get ca_state, ca_zip and ca_country
@@ -38,3 +38,7 @@ FROM stg_customer_address s
 CROSS JOIN (SELECT COALESCE(MAX(ca_address_sk), 0) AS max_sk FROM customer_address) mx
 WHERE NOT EXISTS (SELECT 1 FROM customer_address a
                   WHERE a.ca_address_id = s.ca_address_id);
+
+-- Audit: this batch committed (see setup.sql).
+INSERT INTO etl_batch_log (step, run_date, scale)
+VALUES ('scd1_customer_address', :run_date, CAST(:scale AS INTEGER));

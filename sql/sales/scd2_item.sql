@@ -1,7 +1,7 @@
 -- sales_data_pipeline: SCD type 2 on item (keyed by i_item_id, history on
 -- i_current_price) from stg_item, effective :run_date.
 --
--- Parameters: :run_date 'YYYY-MM-DD' (text), :scale (unused here).
+-- Parameters: :run_date 'YYYY-MM-DD' (text), :scale (only logged).
 -- Runs as one batch in one transaction (the engine wraps it).
 --
 -- The current version of an item is its row with i_rec_end_date NULL; a
@@ -70,3 +70,7 @@ JOIN date_dim d ON d.d_date = :run_date
 CROSS JOIN (SELECT COALESCE(MAX(i_item_sk), 0) AS max_sk FROM item) mx
 WHERE NOT EXISTS (SELECT 1 FROM item i
                   WHERE i.i_item_id = s.i_item_id AND i.i_rec_end_date IS NULL);
+
+-- Audit: this batch committed (see setup.sql).
+INSERT INTO etl_batch_log (step, run_date, scale)
+VALUES ('scd2_item', :run_date, CAST(:scale AS INTEGER));

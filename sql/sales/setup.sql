@@ -7,7 +7,7 @@
 -- What it does
 --   1. CREATE TABLE/INDEX IF NOT EXISTS: dimensions customer, customer_address,
 --      date_dim, item; fact store_sales; staging stg_customer_address, stg_item,
---      stg_store_sales (TPC-DS column names).
+--      stg_store_sales (TPC-DS column names); the audit log etl_batch_log.
 --   2. Seeds each base table ONLY when it is empty, so daily runs accumulate
 --      SCD history: N0 = 100 * scale customers, addresses and items, and
 --      date_dim for 2020-01-01 .. 2030-12-31 (d_date_sk = Julian day number, as
@@ -36,6 +36,7 @@
 --                         every 50th line sells a new item of the day, every
 --                         40th ticket ships to a new address of the day.
 --   A run_date outside date_dim stages nothing (validate.sql reports it).
+--   4. Appends ('setup', :run_date, :scale) to etl_batch_log.
 --
 -- Portability: standard SQL that also runs on PostgreSQL, except where marked
 -- "SQLite-specific". Integer arithmetic stays below 2^31 for scale <= 1000.
@@ -123,6 +124,16 @@ CREATE TABLE IF NOT EXISTS stg_store_sales (
   ss_net_paid       NUMERIC(7,2),
   ss_net_profit     NUMERIC(7,2),
   PRIMARY KEY (i_item_id, ss_ticket_number)
+);
+
+-- Audit log: every load batch (setup, scd1, scd2, fact) appends one row as
+-- its last statement, inside its own transaction, so a row exists exactly when
+-- the batch committed. No timestamps, so two identical sequences of runs give
+-- identical logs. validate.sql (read-only) does not log.
+CREATE TABLE IF NOT EXISTS etl_batch_log (
+  step      VARCHAR(40)   NOT NULL,
+  run_date  VARCHAR(10)   NOT NULL,
+  scale     INTEGER       NOT NULL
 );
 
 ------------------------------------------------------------------------------
@@ -374,3 +385,6 @@ SELECT run_date,
        qty * unit_cents / 100.0,
        (qty * unit_cents * (t % 60 - 20) / 100) / 100.0
 FROM line;
+
+INSERT INTO etl_batch_log (step, run_date, scale)
+VALUES ('setup', :run_date, CAST(:scale AS INTEGER));

@@ -152,6 +152,10 @@ static char *branch_data(const branch *b)
     cJSON_AddStringToObject(d, "error", b->error);
   if (b->cause)
     cJSON_AddStringToObject(d, "cause", b->cause);
+  if (b->redrive_state) {
+    cJSON_AddStringToObject(d, "redrive_state", b->redrive_state);
+    cJSON_AddStringToObject(d, "redrive_input", b->redrive_input);
+  }
   s = sw_json_print(d);
   cJSON_Delete(d);
   return s;
@@ -401,6 +405,8 @@ static void on_task_done(sw_task_outcome *o, void *payload)
     return;
   }
   b->has_outcome = true;
+  sw_free(b->out_external_id);
+  b->out_external_id = sw_strdup(o->external_id);
   b->out_output = o->output;
   o->output = NULL;
   if (!b->out_output) {
@@ -879,15 +885,19 @@ static void task_outcome(branch *b)
   stop_timer(b);
   if (b->out_output) {
     cJSON *out = b->out_output;
-    const char *ext = sw_json_get_str(out, "Id");
+    const char *ext = b->out_external_id;
     char *s = sw_json_print(out);
     b->out_output = NULL;
     if (ext) {
-      /* The external id (statement Id) of what the task submitted. */
+      /* The external id (statement Id) of the work the task submitted. */
       d = cJSON_CreateObject();
       cJSON_AddStringToObject(d, "resource", b->st->resource);
       cJSON_AddStringToObject(d, "externalId", ext);
       emit(ex, "TaskSubmitted", d);
+      sw_free(b->redrive_state);
+      sw_free(b->redrive_input);
+      b->redrive_state = sw_strdup(b->st->name);
+      b->redrive_input = sw_json_print(b->input);
     }
     d = cJSON_CreateObject();
     cJSON_AddStringToObject(d, "resource", b->st->resource);
@@ -898,6 +908,8 @@ static void task_outcome(branch *b)
                                  ext, &err) < 0)
       set_fatal(eng, &err);
     sw_free(s);
+    sw_free(b->out_external_id);
+    b->out_external_id = NULL;
     cJSON_Delete(b->params);
     b->params = NULL;
     finish_state(b, out);
@@ -1475,6 +1487,9 @@ static void free_branch(branch *b)
   sw_free(b->out_cause);
   sw_free(b->error);
   sw_free(b->cause);
+  sw_free(b->out_external_id);
+  sw_free(b->redrive_state);
+  sw_free(b->redrive_input);
   sw_free(b->retry_counts);
   sw_free(b->path);
   b->input = b->output = b->params = b->out_output = NULL;
@@ -1803,6 +1818,8 @@ static void load_branch_cb(const sw_store_branch *row, void *payload)
       snprintf(b->token, sizeof(b->token), "%s", tok);
     b->error = sw_strdup(sw_json_get_str(data, "error"));
     b->cause = sw_strdup(sw_json_get_str(data, "cause"));
+    b->redrive_state = sw_strdup(sw_json_get_str(data, "redrive_state"));
+    b->redrive_input = sw_strdup(sw_json_get_str(data, "redrive_input"));
     if (cJSON_IsArray(r) && st->n_retry) {
       size_t i;
       b->retry_counts = sw_calloc(st->n_retry, sizeof(int));
@@ -1932,6 +1949,23 @@ static void prepare_redrive(branch *b)
   for (i = 0; i < b->n_kids; i++)
     if (b->kids[i])
       prepare_redrive(b->kids[i]);
+  /* Our choice where AWS would fail again: a branch that failed in a state
+   * that does no work itself (the Fail or Choice after a status check)
+   * restarts from its last Task that submitted work, with that Task's
+   * input, so the fixed statement runs again. */
+  if (b->status == BS_FAILED && b->ph != PH_CHILDREN && b->redrive_state &&
+      b->st->type != SW_STATE_TASK && b->st->type != SW_STATE_PARALLEL &&
+      b->st->type != SW_STATE_MAP) {
+    const sw_asl_state *st = sw_asl_find(b->m, b->redrive_state);
+    cJSON *in = NULL;
+    sw_err err = SW_ERR_INIT;
+    if (st && sw_json_parse(&in, b->redrive_input, strlen(b->redrive_input),
+                            "checkpoint", &err) == 0) {
+      b->st = st;
+      cJSON_Delete(b->input);
+      b->input = in;
+    }
+  }
   b->status = BS_RUNNING;
   if (b->ph != PH_CHILDREN)
     b->ph = PH_ENTER;

@@ -48,10 +48,19 @@ typedef struct branch {
   sw_task *task;              /* live resource call, or NULL */
   cJSON *out_output;          /* owned: arrived task result */
   char *out_error, *out_cause;/* owned: arrived task failure */
+  char *out_external_id;      /* owned: id of work the task submitted */
   bool has_outcome;
   bool timed_out;             /* the outcome is a TimeoutSeconds expiry */
   int64_t due_ms;             /* epoch ms a Wait/Retry ends */
   bool fired;                 /* the Wait/Retry timer has fired */
+
+  /* Redrive point: the last Task in this branch that submitted external
+   * work (a statement). A branch that failed in a state that does no work
+   * (a Fail or Choice after a status check) is redriven from there, so a
+   * fixed script is submitted again instead of the Fail state failing
+   * again. */
+  char *redrive_state;        /* owned state name, or NULL */
+  char *redrive_input;        /* owned JSON text: that state's raw input */
 
   /* Failure (status FAILED). */
   char *error, *cause;        /* owned */

@@ -461,10 +461,10 @@ static void task_free(sw_task *t)
 }
 
 /* Deliver an outcome (unless cancelled) and free the task. */
-static void finish(sw_task *t, cJSON *output, const char *error,
-                   const char *cause)
+static void finish_ext(sw_task *t, cJSON *output, const char *error,
+                       const char *cause, const char *external_id)
 {
-  sw_task_outcome o = {output, error, cause};
+  sw_task_outcome o = {output, error, cause, external_id};
 
   if (t->cancelled) {
     cJSON_Delete(output);
@@ -474,6 +474,12 @@ static void finish(sw_task *t, cJSON *output, const char *error,
     /* The callback takes `output`. */
   }
   task_free(t);
+}
+
+static void finish(sw_task *t, cJSON *output, const char *error,
+                   const char *cause)
+{
+  finish_ext(t, output, error, cause, NULL);
 }
 
 static const char *wh_error_name(int code)
@@ -527,7 +533,8 @@ static void on_submitted(const sw_err *err, const char *id, void *payload)
       if ((v = sw_json_get_str(t->params, echo[i])) != NULL)
         cJSON_AddStringToObject(out, echo[i], v);
   }
-  finish(t, out, NULL, NULL);
+  /* A submit: the statement is external work with an Id. */
+  finish_ext(t, out, NULL, NULL, sw_json_get_str(out, "Id"));
 }
 
 static void on_json(const sw_err *err, cJSON *resp, void *payload)

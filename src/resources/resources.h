@@ -54,6 +54,11 @@ typedef struct sw_task_outcome {
   const char *error;     /* failure: ASL error name, e.g.
                             "RedshiftData.ValidationException" */
   const char *cause;     /* failure: human-readable cause; may be NULL */
+  const char *external_id; /* success: the id of external work the task
+                              submitted (a statement Id), or NULL for tasks
+                              that only read (describe, result); the engine
+                              records it as TaskSubmitted and as the place a
+                              redrive restarts from */
 } sw_task_outcome;
 
 /** Called once per invocation, unless the task was cancelled. */

@@ -1,7 +1,7 @@
 # Shared helpers for the CLI tests: a scratch directory, assertions that
 # print what a user would see, and a summary line.
 set -u
-SW=${1:?usage: test.sh PATH_TO_STEPWISE}
+SW=$(readlink -f "${1:?usage: test.sh PATH_TO_STEPWISE}")
 SRC=${SW_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT

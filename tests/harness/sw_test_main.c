@@ -126,7 +126,7 @@ static int run_one(int i, int timeout_s)
       rm_tmpdir();
     else if (tmpdir[0])
       fprintf(stderr, "  kept %s\n", tmpdir);
-    _exit(failed_here ? 1 : 0);
+    exit(failed_here ? 1 : 0); /* exit, not _exit: LeakSanitizer runs */
   }
   while (waitpid(pid, &status, 0) < 0)
     waited++;
