@@ -76,6 +76,9 @@ typedef struct sw_asl_state {
   const char *next;        /* NULL when End or for Choice/Succeed/Fail */
   int next_index;          /* -1 when there is no Next */
   bool end;                /* "End": true */
+  bool uses_context;       /* some expression of the state (or of states
+                              nested in it) reads the context object "$$";
+                              the engine builds "$$" only for those */
 
   /* Input and output processing. */
   sw_path *input_path;

@@ -1020,6 +1020,11 @@ static int parse_machine(sw__asl_ctx *c, const cJSON *js, const char *ptr,
       goto done;
     }
     sw__asl_add_name(c, s->name, s->pointer);
+    {
+      char *text = cJSON_PrintUnformatted(st);
+      s->uses_context = !text || strstr(text, "$$") != NULL;
+      sw_free(text);
+    }
     rc = parse_state(c, st, s);
     if (rc < 0)
       goto done;

@@ -366,6 +366,20 @@ static void history_cb(const sw_store_event *ev, void *payload)
     cJSON_AddStringToObject(e, "type", ev->type);
     cJSON_AddNumberToObject(e, "id", (double)ev->id);
     cJSON_AddNumberToObject(e, "previousEventId", (double)ev->previous_id);
+    /* Step Functions records payloads as JSON-encoded strings. */
+    {
+      static const char *payload_keys[] = {"input", "output", "parameters"};
+      size_t i;
+      for (i = 0; i < SW_ARRAY_SIZE(payload_keys); i++) {
+        cJSON *p = sw_json_get(details, payload_keys[i]);
+        if (p && !cJSON_IsString(p)) {
+          char *text = sw_json_print(p);
+          cJSON_ReplaceItemInObjectCaseSensitive(details, payload_keys[i],
+                                                 cJSON_CreateString(text));
+          sw_free(text);
+        }
+      }
+    }
     if (details && details->child)
       cJSON_AddItemToObject(e, key, details);
     else

@@ -77,8 +77,12 @@ bool sw_file_exists(const char *path);
  * (1000) is reported the same way. */
 int sw_json_parse(cJSON **out, const char *text, size_t len, const char *name,
                   sw_err *err);
-/** Compact serialisation; the caller frees with sw_free. Never NULL. */
+/** Compact serialisation; the caller frees with sw_free. Never NULL.
+ * Same text as cJSON_PrintUnformatted, faster: integers are printed
+ * without printf (this is on every checkpoint's path). */
 char *sw_json_print(const cJSON *v);
+/** Append the compact serialisation of v to b. SW_ELIMIT past b->max. */
+int sw_json_write(sw_buf *b, const cJSON *v, sw_err *err);
 /** Add val to obj under key, replacing an existing member. Always consumes
  * val (STYLE.md 2.6 rule 7). */
 void sw_json_set(cJSON *obj, const char *key, cJSON *val);

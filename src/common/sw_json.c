@@ -4,6 +4,10 @@
 #include "common.h"
 
 #include <ctype.h>
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void line_col(const char *text, const char *at, int *line, int *col)
@@ -81,10 +85,118 @@ int sw_json_parse(cJSON **out, const char *text, size_t len, const char *name,
   return 0;
 }
 
+/* Numbers: integers exactly (no printf), others with the shortest of %.15g
+ * and %.17g that reads back the same double. NaN and infinities, which
+ * JSON cannot hold, print as null (as cJSON does). */
+static int write_number(sw_buf *b, double d, sw_err *err)
+{
+  char tmp[40];
+  int n;
+
+  if (d != d || d > DBL_MAX || d < -DBL_MAX)
+    return sw_buf_put(b, "null", 4, err);
+  if (d == floor(d) && fabs(d) < 9007199254740992.0) {
+    long long v = (long long)d;
+    unsigned long long u = v < 0 ? (unsigned long long)(-v)
+                                 : (unsigned long long)v;
+    char *p = tmp + sizeof(tmp);
+    do {
+      *--p = (char)('0' + u % 10);
+      u /= 10;
+    } while (u);
+    if (v < 0)
+      *--p = '-';
+    return sw_buf_put(b, p, (size_t)(tmp + sizeof(tmp) - p), err);
+  }
+  n = snprintf(tmp, sizeof(tmp), "%.15g", d);
+  if (strtod(tmp, NULL) != d)
+    n = snprintf(tmp, sizeof(tmp), "%.17g", d);
+  return sw_buf_put(b, tmp, (size_t)n, err);
+}
+
+static int write_string(sw_buf *b, const char *s, sw_err *err)
+{
+  const char *run = s;
+  int rc = sw_buf_put(b, "\"", 1, err);
+
+  for (; rc == 0 && *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    const char *esc = NULL;
+    char u[8];
+    if (c >= 0x20 && c != '"' && c != '\\')
+      continue;
+    rc = sw_buf_put(b, run, (size_t)(s - run), err);
+    switch (c) {
+    case '"': esc = "\\\""; break;
+    case '\\': esc = "\\\\"; break;
+    case '\b': esc = "\\b"; break;
+    case '\f': esc = "\\f"; break;
+    case '\n': esc = "\\n"; break;
+    case '\r': esc = "\\r"; break;
+    case '\t': esc = "\\t"; break;
+    default:
+      snprintf(u, sizeof(u), "\\u%04x", c);
+      esc = u;
+    }
+    if (rc == 0)
+      rc = sw_buf_puts(b, esc, err);
+    run = s + 1;
+  }
+  if (rc == 0)
+    rc = sw_buf_put(b, run, (size_t)(s - run), err);
+  if (rc == 0)
+    rc = sw_buf_put(b, "\"", 1, err);
+  return rc;
+}
+
+int sw_json_write(sw_buf *b, const cJSON *v, sw_err *err)
+{
+  const cJSON *c;
+  int rc = 0;
+
+  if (!v)
+    return sw_buf_put(b, "null", 4, err);
+  switch (v->type & 0xFF) {
+  case cJSON_False: return sw_buf_put(b, "false", 5, err);
+  case cJSON_True: return sw_buf_put(b, "true", 4, err);
+  case cJSON_NULL: return sw_buf_put(b, "null", 4, err);
+  case cJSON_Number: return write_number(b, v->valuedouble, err);
+  case cJSON_String: return write_string(b, v->valuestring, err);
+  case cJSON_Raw: return sw_buf_puts(b, v->valuestring ? v->valuestring : "",
+                                     err);
+  case cJSON_Array:
+    rc = sw_buf_put(b, "[", 1, err);
+    for (c = v->child; rc == 0 && c; c = c->next) {
+      if (c != v->child)
+        rc = sw_buf_put(b, ",", 1, err);
+      if (rc == 0)
+        rc = sw_json_write(b, c, err);
+    }
+    return rc ? rc : sw_buf_put(b, "]", 1, err);
+  case cJSON_Object:
+    rc = sw_buf_put(b, "{", 1, err);
+    for (c = v->child; rc == 0 && c; c = c->next) {
+      if (c != v->child)
+        rc = sw_buf_put(b, ",", 1, err);
+      if (rc == 0)
+        rc = write_string(b, c->string ? c->string : "", err);
+      if (rc == 0)
+        rc = sw_buf_put(b, ":", 1, err);
+      if (rc == 0)
+        rc = sw_json_write(b, c, err);
+    }
+    return rc ? rc : sw_buf_put(b, "}", 1, err);
+  default:
+    return sw_buf_put(b, "null", 4, err);
+  }
+}
+
 char *sw_json_print(const cJSON *v)
 {
-  char *s = v ? cJSON_PrintUnformatted(v) : NULL;
-  return s ? s : sw_strdup("null");
+  sw_buf b = SW_BUF_INIT(0);
+
+  sw_json_write(&b, v, NULL);
+  return sw_buf_detach(&b);
 }
 
 void sw_json_set(cJSON *obj, const char *key, cJSON *val)
@@ -143,8 +255,11 @@ int sw_json_pointer_append(sw_buf *b, const char *token, sw_err *err)
 
 size_t sw_json_size(const cJSON *v)
 {
-  char *s = sw_json_print(v);
-  size_t n = strlen(s);
-  sw_free(s);
+  sw_buf b = SW_BUF_INIT(0);
+  size_t n;
+
+  sw_json_write(&b, v, NULL);
+  n = b.len;
+  sw_buf_dispose(&b);
   return n;
 }

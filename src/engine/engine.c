@@ -95,29 +95,32 @@ static int64_t emit(exec *ex, const char *type, cJSON *details)
   ev.previous_id = ev.id - 1;
   ev.ts_ms = sw_time_now_ms();
   ev.type = type;
-  text = sw_json_print(details);
+  /* One reusable buffer for every event's text: no allocation per event
+   * once it has grown. */
+  eng->scratch.len = 0;
+  sw_json_write(&eng->scratch, details, NULL);
+  text = eng->scratch.ptr;
   ev.details = text;
   if (!eng->failed && (sw_store_begin(eng->store, &err) < 0 ||
                        sw_store_append_event(eng->store, ex->id, &ev, &err) < 0))
     set_fatal(eng, &err);
-  sw_free(text);
   if (eng->opts.on_event)
     eng->opts.on_event(ex->id, type, details, eng->opts.payload);
   cJSON_Delete(details);
   return ev.id;
 }
 
-/* {"name": state, key: <value as JSON text>} as Step Functions records. */
+/* {"name": state, key: <value>}. The store keeps the value as JSON (one
+ * serialisation per event); `stepwise history --json` shows it as the
+ * JSON-encoded string Step Functions records. `value` is referenced, not
+ * copied: it must outlive the emit() call. */
 static cJSON *state_details(const char *name, const char *key,
                             const cJSON *value)
 {
   cJSON *d = cJSON_CreateObject();
   cJSON_AddStringToObject(d, "name", name);
-  if (key) {
-    char *s = sw_json_print(value);
-    cJSON_AddStringToObject(d, key, s);
-    sw_free(s);
-  }
+  if (key)
+    cJSON_AddItemReferenceToObject(d, key, (cJSON *)value);
   return d;
 }
 
@@ -204,9 +207,14 @@ static cJSON *make_context(branch *b, const cJSON *map_index,
                            const cJSON *map_value)
 {
   exec *ex = b->ex;
-  cJSON *ctx = cJSON_CreateObject();
-  cJSON *state = cJSON_CreateObject();
+  cJSON *ctx, *state;
   char ts[40];
+
+  /* Most states never read "$$": skip building it (a hot path). */
+  if (!b->st->uses_context && !map_index)
+    return NULL;
+  ctx = cJSON_CreateObject();
+  state = cJSON_CreateObject();
 
   cJSON_AddItemReferenceToObject(ctx, "Execution", ex->ctx_execution);
   cJSON_AddItemReferenceToObject(ctx, "StateMachine", ex->ctx_machine);
@@ -737,7 +745,7 @@ static void finish_exec(exec *ex, const char *status, const cJSON *output,
 
   if (!strcmp(status, "SUCCEEDED")) {
     type = "ExecutionSucceeded";
-    cJSON_AddStringToObject(d, "output", out);
+    cJSON_AddItemReferenceToObject(d, "output", (cJSON *)output);
   } else if (!strcmp(status, "TIMED_OUT")) {
     type = "ExecutionTimedOut";
     if (error)
@@ -850,7 +858,7 @@ static void schedule_task(branch *b)
   cJSON_AddStringToObject(d, "resourceType", "stepwise");
   cJSON_AddStringToObject(d, "resource", b->st->resource);
   cJSON_AddStringToObject(d, "region", "local");
-  cJSON_AddStringToObject(d, "parameters", params);
+  cJSON_AddItemReferenceToObject(d, "parameters", b->params);
   cJSON_AddStringToObject(d, "token", b->token);
   if (b->st->timeout_s)
     cJSON_AddNumberToObject(d, "timeoutInSeconds", (double)b->st->timeout_s);
@@ -886,7 +894,6 @@ static void task_outcome(branch *b)
   if (b->out_output) {
     cJSON *out = b->out_output;
     const char *ext = b->out_external_id;
-    char *s = sw_json_print(out);
     b->out_output = NULL;
     if (ext) {
       /* The external id (statement Id) of the work the task submitted. */
@@ -901,13 +908,12 @@ static void task_outcome(branch *b)
     }
     d = cJSON_CreateObject();
     cJSON_AddStringToObject(d, "resource", b->st->resource);
-    cJSON_AddStringToObject(d, "output", s);
+    cJSON_AddItemReferenceToObject(d, "output", out);
     emit(ex, "TaskSucceeded", d);
     if (!eng->failed &&
         sw_store_set_task_status(eng->store, ex->id, b->token, "SUCCEEDED",
                                  ext, &err) < 0)
       set_fatal(eng, &err);
-    sw_free(s);
     sw_free(b->out_external_id);
     b->out_external_id = NULL;
     cJSON_Delete(b->params);
@@ -1650,6 +1656,7 @@ void sw_engine_free(sw_engine *eng)
   eng->dirty_head = NULL;
   eng->deferred_head = NULL;
   sw_store_rollback(eng->store);
+  sw_buf_dispose(&eng->scratch);
   uv_close((uv_handle_t *)&eng->pump, pump_closed);
 }
 
@@ -1702,7 +1709,7 @@ int sw_engine_start(sw_engine *eng, const sw_engine_start_req *req,
   ex = exec_new(eng, req->def, id_out, row.name, req->workflow,
                 sw_json_dup(req->input), row.start_ms);
   d = cJSON_CreateObject();
-  cJSON_AddStringToObject(d, "input", input_text);
+  cJSON_AddItemReferenceToObject(d, "input", (cJSON *)req->input);
   cJSON_AddStringToObject(d, "roleArn",
                           "arn:aws:iam::000000000000:role/stepwise");
   emit(ex, "ExecutionStarted", d);

@@ -123,6 +123,7 @@ struct sw_engine {
   exec *execs;
   exec *done_head;
   int running;
+  sw_buf scratch;             /* reused for each event's details text */
   sw_err fatal;               /* first store error; stops the engine */
   bool failed;
 };

@@ -6,6 +6,7 @@
 #include "store/store.h"
 
 #include <signal.h>
+#include <stdio.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,7 @@ enum {
   Q_PUT_TASK,
   Q_SET_TASK,
   Q_GET_TASK,
+  Q_EXEC_SEQ,
   Q_COUNT
 };
 
@@ -64,12 +66,14 @@ static const char *const sql_text[Q_COUNT] = {
                            " cause, warehouse, start_ms, stop_ms,"
                            " redrive_count FROM executions WHERE status=?"
                            " ORDER BY start_ms DESC, rowid DESC",
-    [Q_INS_EVENT] = "INSERT INTO events(execution_id, id, previous_id, ts_ms,"
+    [Q_INS_EVENT] = "INSERT INTO events(exec_seq, id, previous_id, ts_ms,"
                     " type, details) VALUES(?,?,?,?,?,?)",
     [Q_MAX_EVENT] = "SELECT coalesce(max(id), 0) FROM events"
-                    " WHERE execution_id=?",
+                    " WHERE exec_seq=(SELECT seq FROM executions WHERE id=?)",
     [Q_LIST_EVENTS] = "SELECT id, previous_id, ts_ms, type, details FROM events"
-                      " WHERE execution_id=? ORDER BY id",
+                      " WHERE exec_seq=(SELECT seq FROM executions WHERE id=?)"
+                      " ORDER BY id",
+    [Q_EXEC_SEQ] = "SELECT seq FROM executions WHERE id=?",
     [Q_PUT_BRANCH] =
         "INSERT INTO branches(execution_id, path, parent, idx, machine, state,"
         " step, phase, input, data, status, output)"
@@ -96,7 +100,8 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
     "CREATE TABLE IF NOT EXISTS definitions(hash TEXT PRIMARY KEY,"
     " text TEXT NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS executions(id TEXT PRIMARY KEY,"
+    "CREATE TABLE IF NOT EXISTS executions(seq INTEGER PRIMARY KEY,"
+    " id TEXT NOT NULL UNIQUE,"
     " name TEXT NOT NULL, workflow TEXT NOT NULL, source TEXT,"
     " definition_hash TEXT NOT NULL, input TEXT NOT NULL,"
     " status TEXT NOT NULL, output TEXT, error TEXT, cause TEXT,"
@@ -105,10 +110,12 @@ static const char schema_sql[] =
     " UNIQUE(workflow, name));"
     "CREATE INDEX IF NOT EXISTS executions_status ON executions(status);"
     "CREATE INDEX IF NOT EXISTS executions_name ON executions(name);"
-    "CREATE TABLE IF NOT EXISTS events(execution_id TEXT NOT NULL,"
+    /* Events are keyed by the execution's integer seq: the hottest insert
+     * of the product compares integers, not 36-character ids. */
+    "CREATE TABLE IF NOT EXISTS events(exec_seq INTEGER NOT NULL,"
     " id INTEGER NOT NULL, previous_id INTEGER NOT NULL,"
     " ts_ms INTEGER NOT NULL, type TEXT NOT NULL, details TEXT NOT NULL,"
-    " PRIMARY KEY(execution_id, id)) WITHOUT ROWID;"
+    " PRIMARY KEY(exec_seq, id)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS branches(execution_id TEXT NOT NULL,"
     " path TEXT NOT NULL, parent TEXT, idx INTEGER NOT NULL,"
     " machine TEXT NOT NULL, state TEXT, step INTEGER NOT NULL,"
@@ -129,6 +136,8 @@ struct sw_store {
   int64_t commits;          /* successful commits in this process */
   int64_t kill_after;       /* fault hook: SIGKILL after this commit; 0 off */
   char *path;
+  char seq_id[37];          /* one-entry cache: execution id -> seq */
+  int64_t seq;
 };
 
 static int db_err(sw_store *st, int rc, sw_err *err)
@@ -275,6 +284,7 @@ int sw_store_commit(sw_store *st, sw_err *err)
 
 void sw_store_rollback(sw_store *st)
 {
+  st->seq_id[0] = '\0'; /* the cached row may be rolled back */
   if (st->in_txn)
     sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
   st->in_txn = false;
@@ -473,15 +483,47 @@ int sw_store_list_executions(sw_store *st, const char *status,
   return rc == SQLITE_DONE ? 0 : db_err(st, rc, err);
 }
 
+/* The integer seq of an execution (cached for the last one asked). */
+static int exec_seq(sw_store *st, const char *id, int64_t *out, sw_err *err)
+{
+  sqlite3_stmt *s;
+  int rc;
+
+  if (!strcmp(st->seq_id, id)) {
+    *out = st->seq;
+    return 0;
+  }
+  rc = prep(st, Q_EXEC_SEQ, &s, err);
+  if (rc < 0)
+    return rc;
+  bind_text(s, 1, id);
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    *out = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    snprintf(st->seq_id, sizeof(st->seq_id), "%s", id);
+    st->seq = *out;
+    return 0;
+  }
+  sqlite3_reset(s);
+  if (rc == SQLITE_DONE)
+    return sw_err_set(err, SW_ENOTFOUND, SW_ORIGIN_NONE, 0,
+                      "no execution %s", id);
+  return db_err(st, rc, err);
+}
+
 int sw_store_append_event(sw_store *st, const char *execution_id,
                           const sw_store_event *ev, sw_err *err)
 {
   sqlite3_stmt *s;
-  int rc = prep(st, Q_INS_EVENT, &s, err);
+  int64_t seq = 0;
+  int rc = exec_seq(st, execution_id, &seq, err);
 
+  if (rc == 0)
+    rc = prep(st, Q_INS_EVENT, &s, err);
   if (rc < 0)
     return rc;
-  bind_text(s, 1, execution_id);
+  sqlite3_bind_int64(s, 1, seq);
   sqlite3_bind_int64(s, 2, ev->id);
   sqlite3_bind_int64(s, 3, ev->previous_id);
   sqlite3_bind_int64(s, 4, ev->ts_ms);
