@@ -301,7 +301,7 @@ SW_TEST(conformance_aws__jsonpath_cases_match_recorded_executions)
     char *dir = sw_asprintf("%s/%s", root, names[i]);
     cJSON *meta = read_json(dir, "meta.json");
     const char *ql = sw_json_get_str(meta, "query_language");
-    char why[512];
+    char why[8192];
     bool ok;
     cJSON *f;
     if (ql && strcmp(ql, "JSONPath") != 0) {
