@@ -155,6 +155,8 @@ static char *branch_data(const branch *b)
     cJSON_AddStringToObject(d, "error", b->error);
   if (b->cause)
     cJSON_AddStringToObject(d, "cause", b->cause);
+  if (b->vars)
+    cJSON_AddItemReferenceToObject(d, "vars", b->vars);
   if (b->redrive_state) {
     cJSON_AddStringToObject(d, "redrive_state", b->redrive_state);
     cJSON_AddStringToObject(d, "redrive_input", b->redrive_input);
@@ -242,6 +244,62 @@ static cJSON *make_context(branch *b, const cJSON *map_index,
   return ctx;
 }
 
+/* The variables a state sees: its own branch's scope and every enclosing
+ * one (Parallel branches and Map iterations read outer variables). One
+ * scope is passed as is; several are merged into a view of references,
+ * inner names over outer ones. *tmp gets what the caller must delete. */
+static const cJSON *vars_view(branch *b, cJSON **tmp)
+{
+  const branch *x;
+  int n = 0;
+
+  *tmp = NULL;
+  for (x = b; x; x = x->parent)
+    n += x->vars && x->vars->child;
+  if (n == 0)
+    return NULL;
+  if (n == 1) {
+    for (x = b; x; x = x->parent)
+      if (x->vars && x->vars->child)
+        return x->vars;
+  }
+  *tmp = cJSON_CreateObject();
+  for (x = b; x; x = x->parent) {
+    const cJSON *v;
+    if (!x->vars)
+      continue;
+    cJSON_ArrayForEach(v, x->vars)
+    {
+      if (!sw_json_get(*tmp, v->string))
+        cJSON_AddItemReferenceToObject(*tmp, v->string, (cJSON *)v);
+    }
+  }
+  return *tmp;
+}
+
+/* Everything an expression of the current state may read. Dispose with
+ * env_dispose. */
+typedef struct eval_env {
+  sw_eval_env env;
+  cJSON *ctx;
+  cJSON *vars;
+} eval_env;
+
+static void env_init(eval_env *e, branch *b, const cJSON *input,
+                     const cJSON *map_index, const cJSON *map_value)
+{
+  e->ctx = make_context(b, map_index, map_value);
+  e->env.input = input;
+  e->env.context = e->ctx;
+  e->env.variables = vars_view(b, &e->vars);
+}
+
+static void env_dispose(eval_env *e)
+{
+  cJSON_Delete(e->ctx);
+  cJSON_Delete(e->vars);
+}
+
 /* States.Runtime with AWS's cause prefix. */
 static void runtime_error(branch *b, const sw_err *err)
 {
@@ -257,8 +315,7 @@ static void runtime_error(branch *b, const sw_err *err)
 static int apply_path(cJSON **out, const sw_path *p, bool is_null,
                       const cJSON *in, branch *b, sw_err *err)
 {
-  sw_eval_env env;
-  cJSON *ctx;
+  eval_env e;
   int rc;
 
   if (is_null) {
@@ -269,28 +326,75 @@ static int apply_path(cJSON **out, const sw_path *p, bool is_null,
     *out = sw_json_dup(in);
     return 0;
   }
-  ctx = make_context(b, NULL, NULL);
-  env.input = in;
-  env.context = ctx;
-  env.variables = NULL;
-  rc = sw_path_eval(out, p, &env, err);
-  cJSON_Delete(ctx);
+  env_init(&e, b, in, NULL, NULL);
+  rc = sw_path_eval(out, p, &e.env, err);
+  env_dispose(&e);
   return rc;
 }
 
 static int apply_template(cJSON **out, const sw_template *t, const cJSON *in,
                           branch *b, sw_err *err)
 {
-  sw_eval_env env;
-  cJSON *ctx = make_context(b, NULL, NULL);
+  eval_env e;
   int rc;
 
-  env.input = in;
-  env.context = ctx;
-  env.variables = NULL;
-  rc = sw_template_eval(out, t, &env, err);
-  cJSON_Delete(ctx);
+  env_init(&e, b, in, NULL, NULL);
+  rc = sw_template_eval(out, t, &e.env, err);
+  env_dispose(&e);
   return rc;
+}
+
+/* Evaluate an Assign block against `in` (the state's result, or its input
+ * where it has none). Values are computed now, against the variables as
+ * they were on entry, and applied by assign_apply after the state's output
+ * (asl-semantics.md §12.6). *out is NULL when there is no Assign. */
+static int assign_eval(cJSON **out, const sw_template *assign,
+                       const cJSON *in, branch *b, sw_err *err)
+{
+  *out = NULL;
+  if (!assign)
+    return 0;
+  return apply_template(out, assign, in, b, err);
+}
+
+/* Add "assignedVariables" (values as JSON text, as AWS records them) to an
+ * Exited event's details. */
+static void assign_details(cJSON *details, const cJSON *assigned)
+{
+  cJSON *av;
+  const cJSON *v;
+
+  if (!assigned)
+    return;
+  av = cJSON_CreateObject();
+  cJSON_ArrayForEach(v, assigned)
+  {
+    char *text = sw_json_print(v);
+    cJSON_AddStringToObject(av, v->string, text);
+    sw_free(text);
+  }
+  cJSON_AddItemToObject(details, "assignedVariables", av);
+}
+
+/* Apply evaluated assignments to the branch's scope (consumes them). */
+static void assign_apply(branch *b, cJSON *assigned)
+{
+  cJSON *v;
+
+  if (!assigned)
+    return;
+  if (!b->vars)
+    b->vars = cJSON_CreateObject();
+  while ((v = assigned->child)) {
+    /* cJSON frees the item's old key before copying the new one: pass a
+     * copy, never the item's own key. */
+    char *key = sw_strdup(v->string);
+    cJSON_DetachItemViaPointer(assigned, v);
+    sw_json_set(b->vars, key, v);
+    sw_free(key);
+  }
+  cJSON_Delete(assigned);
+  mark_dirty(b);
 }
 
 /* InputPath then Parameters: the effective input. */
@@ -572,7 +676,7 @@ static void finish_state(branch *b, cJSON *result)
 {
   const sw_asl_state *st = b->st;
   sw_err err = SW_ERR_INIT;
-  cJSON *doc = NULL, *out = NULL;
+  cJSON *doc = NULL, *out = NULL, *assigned = NULL;
   int rc;
 
   /* AWS: a result over 256 KiB fails with States.DataLimitExceeded. */
@@ -594,6 +698,8 @@ static void finish_state(branch *b, cJSON *result)
       goto fail;
     result = sel;
   }
+  if (assign_eval(&assigned, st->assign, result, b, &err) < 0)
+    goto fail;
   /* ASL: "ResultPath": null discards the result and keeps the input. */
   if (st->result_path_null) {
     cJSON_Delete(result);
@@ -612,12 +718,18 @@ static void finish_state(branch *b, cJSON *result)
   doc = NULL;
   if (rc < 0)
     goto fail;
-  emit(b->ex, exited_type(st->type), state_details(st->name, "output", out));
+  {
+    cJSON *d = state_details(st->name, "output", out);
+    assign_details(d, assigned);
+    emit(b->ex, exited_type(st->type), d);
+  }
+  assign_apply(b, assigned);
   transition(b, st->next, st->end ? -1 : st->next_index, out);
   return;
 fail:
   cJSON_Delete(result);
   cJSON_Delete(doc);
+  cJSON_Delete(assigned);
   runtime_error(b, &err);
 }
 
@@ -727,7 +839,24 @@ static void handle_error(branch *b, const char *error, const char *cause)
         return;
       }
     }
-    emit(b->ex, exited_type(st->type), state_details(st->name, "output", doc));
+    {
+      /* A catcher's Assign reads the error output and writes this
+       * branch's scope (for a Parallel or Map: the outer one). */
+      cJSON *eo2 = cJSON_CreateObject(), *assigned = NULL, *d;
+      cJSON_AddStringToObject(eo2, "Error", error);
+      cJSON_AddStringToObject(eo2, "Cause", cause ? cause : "");
+      if (assign_eval(&assigned, c->assign, eo2, b, &err) < 0) {
+        cJSON_Delete(eo2);
+        cJSON_Delete(doc);
+        branch_fail(b, "States.Runtime", err.msg, false);
+        return;
+      }
+      cJSON_Delete(eo2);
+      d = state_details(st->name, "output", doc);
+      assign_details(d, assigned);
+      emit(b->ex, exited_type(st->type), d);
+      assign_apply(b, assigned);
+    }
     transition(b, c->next, c->next_index, doc);
     return;
   }
@@ -1017,13 +1146,10 @@ static int fail_field(char **out, const char *lit, const sw_path *p,
   if (p) {
     rc = apply_path(&v, p, false, b->input, b, err);
   } else if (intrinsic) {
-    sw_eval_env env;
-    cJSON *ctx = make_context(b, NULL, NULL);
-    env.input = b->input;
-    env.context = ctx;
-    env.variables = NULL;
-    rc = sw_intrinsic_eval(&v, intrinsic, &env, err);
-    cJSON_Delete(ctx);
+    eval_env e;
+    env_init(&e, b, b->input, NULL, NULL);
+    rc = sw_intrinsic_eval(&v, intrinsic, &e.env, err);
+    env_dispose(&e);
   } else {
     return 0;
   }
@@ -1078,44 +1204,49 @@ static void enter_state(branch *b)
   case SW_STATE_CHOICE: {
     const char *next = NULL;
     int next_index = -1;
-    cJSON *out = NULL;
-    sw_eval_env env;
-    cJSON *ctx;
+    const sw_template *assign = st->assign;
+    cJSON *out = NULL, *assigned = NULL, *d;
+    eval_env e;
     if (apply_path(&eff, st->input_path, st->input_path_null, b->input, b,
                    &err) < 0)
       goto runtime;
-    ctx = make_context(b, NULL, NULL);
-    env.input = eff;
-    env.context = ctx;
-    env.variables = NULL;
+    env_init(&e, b, eff, NULL, NULL);
     for (i = 0; i < st->n_choices; i++) {
       bool match = false;
-      if (sw_rule_eval(&match, st->choices[i].rule, &env, &err) < 0) {
-        cJSON_Delete(ctx);
+      if (sw_rule_eval(&match, st->choices[i].rule, &e.env, &err) < 0) {
+        env_dispose(&e);
         goto runtime;
       }
       if (match) {
         next = st->choices[i].next;
         next_index = st->choices[i].next_index;
+        /* A matching rule's Assign replaces the state's. */
+        if (st->choices[i].assign)
+          assign = st->choices[i].assign;
         break;
       }
     }
-    cJSON_Delete(ctx);
+    env_dispose(&e);
     if (!next) {
       next = st->default_next;
       next_index = st->default_index;
     }
     if (!next) {
       cJSON_Delete(eff);
-      handle_error(b, "States.NoChoiceMatched",
-                   "No Matches!");
+      handle_error(b, "States.NoChoiceMatched", "No Matches!");
       return;
     }
-    if (apply_path(&out, st->output_path, st->output_path_null, eff, b,
-                   &err) < 0)
+    if (assign_eval(&assigned, assign, eff, b, &err) < 0 ||
+        apply_path(&out, st->output_path, st->output_path_null, eff, b,
+                   &err) < 0) {
+      cJSON_Delete(assigned);
       goto runtime;
+    }
     cJSON_Delete(eff);
-    emit(ex, exited_type(st->type), state_details(st->name, "output", out));
+    d = state_details(st->name, "output", out);
+    assign_details(d, assigned);
+    emit(ex, exited_type(st->type), d);
+    assign_apply(b, assigned);
     transition(b, next, next_index, out);
     return;
   }
@@ -1213,21 +1344,18 @@ static void start_map_items(branch *b)
     branch *k = new_branch(b->ex, b, (int)i, st->iterator, path);
     sw_free(path);
     if (st->parameters) {
-      sw_eval_env env;
+      eval_env e;
       cJSON *idx = cJSON_CreateNumber((double)i);
-      cJSON *ctx = make_context(b, idx, item);
-      env.input = b->eff_input;
-      env.context = ctx;
-      env.variables = NULL;
-      if (sw_template_eval(&in, st->parameters, &env, &err) < 0) {
+      env_init(&e, b, b->eff_input, idx, item);
+      if (sw_template_eval(&in, st->parameters, &e.env, &err) < 0) {
         cJSON_Delete(idx);
-        cJSON_Delete(ctx);
+        env_dispose(&e);
         free_branch(k);
         runtime_error(b, &err);
         return;
       }
       cJSON_Delete(idx);
-      cJSON_Delete(ctx);
+      env_dispose(&e);
     } else {
       in = sw_json_dup(item);
     }
@@ -1420,9 +1548,20 @@ static void run_branch(branch *b, int *budget)
           runtime_error(b, &err);
           break;
         }
-        cJSON_Delete(eff);
-        emit(b->ex, "WaitStateExited", state_details(b->st->name, "output",
-                                                     out));
+        {
+          cJSON *assigned = NULL, *d;
+          if (assign_eval(&assigned, b->st->assign, eff, b, &err) < 0) {
+            cJSON_Delete(eff);
+            cJSON_Delete(out);
+            runtime_error(b, &err);
+            break;
+          }
+          cJSON_Delete(eff);
+          d = state_details(b->st->name, "output", out);
+          assign_details(d, assigned);
+          emit(b->ex, "WaitStateExited", d);
+          assign_apply(b, assigned);
+        }
         transition(b, b->st->next, b->st->end ? -1 : b->st->next_index, out);
       }
       break;
@@ -1489,6 +1628,8 @@ static void free_branch(branch *b)
   cJSON_Delete(b->out_output);
   cJSON_Delete(b->items);
   cJSON_Delete(b->eff_input);
+  cJSON_Delete(b->vars);
+  b->vars = NULL;
   sw_free(b->out_error);
   sw_free(b->out_cause);
   sw_free(b->error);
@@ -1826,6 +1967,8 @@ static void load_branch_cb(const sw_store_branch *row, void *payload)
     b->error = sw_strdup(sw_json_get_str(data, "error"));
     b->cause = sw_strdup(sw_json_get_str(data, "cause"));
     b->redrive_state = sw_strdup(sw_json_get_str(data, "redrive_state"));
+    if ((v = sw_json_get(data, "vars")) && cJSON_IsObject(v))
+      b->vars = sw_json_dup(v);
     b->redrive_input = sw_strdup(sw_json_get_str(data, "redrive_input"));
     if (cJSON_IsArray(r) && st->n_retry) {
       size_t i;

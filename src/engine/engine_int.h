@@ -62,6 +62,10 @@ typedef struct branch {
   char *redrive_state;        /* owned state name, or NULL */
   char *redrive_input;        /* owned JSON text: that state's raw input */
 
+  /* Variables (Assign) declared in this branch's scope; enclosing
+   * branches' scopes are read through `parent`. */
+  cJSON *vars;                /* owned object, or NULL */
+
   /* Failure (status FAILED). */
   char *error, *cause;        /* owned */
 
