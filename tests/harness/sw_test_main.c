@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Test runner: runs registered tests (optionally those whose name starts
- * with -s PREFIX), each in a forked child with a timeout, and prints
+ * with -s PREFIX, leaving out those starting with any -x PREFIX), each in a forked child with a timeout, and prints
  * "N passed, N failed[, N skipped]" last. Exit 0 only when none failed. */
 #define _POSIX_C_SOURCE 200809L
 #include "sw_test.h"
@@ -141,12 +141,16 @@ static int run_one(int i, int timeout_s)
 int main(int argc, char **argv)
 {
   const char *prefix = NULL;
+  const char *exclude[16];
+  int n_exclude = 0, j;
   int list = 0, timeout_s = 300;
   int passed = 0, failed = 0, skipped = 0, i;
 
   for (i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "-s") && i + 1 < argc)
       prefix = argv[++i];
+    else if (!strcmp(argv[i], "-x") && i + 1 < argc && n_exclude < 16)
+      exclude[n_exclude++] = argv[++i];
     else if (!strcmp(argv[i], "--list"))
       list = 1;
     else if (!strcmp(argv[i], "--timeout") && i + 1 < argc)
@@ -155,6 +159,11 @@ int main(int argc, char **argv)
   for (i = 0; i < ntests; i++) {
     int rc;
     if (prefix && strncmp(tests[i].name, prefix, strlen(prefix)) != 0)
+      continue;
+    for (j = 0; j < n_exclude; j++)
+      if (!strncmp(tests[i].name, exclude[j], strlen(exclude[j])))
+        break;
+    if (j < n_exclude)
       continue;
     if (list) {
       printf("%s\n", tests[i].name);
