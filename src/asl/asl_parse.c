@@ -33,11 +33,14 @@ static const char *const top_fields[] = {
     "TimeoutSeconds", "QueryLanguage", NULL};
 static const char *const branch_fields[] = {"StartAt", "States", "Comment",
                                             "QueryLanguage", NULL};
-/* AWS: ItemProcessor and Iterator may not declare QueryLanguage. */
+/* AWS: ItemProcessor and Iterator may not declare QueryLanguage. AWS also
+ * accepts ProcessorConfig inside a legacy Iterator (recorded case
+ * map_state_legacy_config_inline), with the same INLINE / DISTRIBUTED
+ * meaning as in ItemProcessor. */
 static const char *const processor_fields[] = {"StartAt", "States", "Comment",
                                                "ProcessorConfig", NULL};
 static const char *const iterator_fields[] = {"StartAt", "States", "Comment",
-                                              NULL};
+                                              "ProcessorConfig", NULL};
 
 /* Fields allowed per state type, JSONPath mode (asl-semantics.md §3). */
 static const char *const pass_fields[] = {
@@ -844,8 +847,7 @@ static int parse_map(sw__asl_ctx *c, const cJSON *js, sw_asl_state *s)
     rc = sw__asl_fail(c, pp, "expected an object with StartAt and States");
     goto done;
   }
-  if (proc)
-    rc = parse_processor_config(c, proc, pp);
+  rc = parse_processor_config(c, proc ? proc : iter, pp);
   if (rc == 0)
     rc = parse_machine(c, proc ? proc : iter, pp,
                        proc ? MK_PROCESSOR : MK_ITERATOR, &s->iterator);

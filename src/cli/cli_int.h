@@ -46,5 +46,8 @@ cJSON *cli_describe(const sw_store_execution *e);
 
 int cli_cmd_run(const cli_opts *o);      /* start, exec */
 int cli_cmd_resume(const cli_opts *o);   /* resume */
+/** stepwise worker: parses its own options (argv[0] is "worker"). */
+int cli_cmd_worker(int argc, char **argv);
+extern const char cli_worker_help[];
 
 #endif

@@ -26,6 +26,8 @@ static const char usage_text[] =
     "  list             list executions, newest first\n"
     "  history ID       the execution's history events\n"
     "  validate FILE... check definitions; one line per file\n"
+    "  worker --activity ARN...  serve AWS Step Functions activities\n"
+    "                   (stepwise worker --help)\n"
     "\n"
     "options:\n"
     "  --input JSON|@FILE   execution input (default {})\n"
@@ -487,6 +489,8 @@ int sw_cli_main(int argc, char **argv)
     fputs(usage_text, stderr);
     return SW_EXIT_USAGE;
   }
+  if (!strcmp(argv[1], "worker")) /* repeatable options: own parser */
+    return cli_cmd_worker(argc - 1, argv + 1);
   pos = sw_calloc((size_t)argc, sizeof(char *));
   for (i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -562,7 +566,7 @@ int sw_cli_main(int argc, char **argv)
     rc = cmd_validate(&o);
   else {
     cli_error("unknown command \"%s\" (expected start, exec, resume, status, "
-              "list, history or validate; see stepwise --help)",
+              "list, history, validate or worker; see stepwise --help)",
               o.cmd);
     rc = SW_EXIT_USAGE;
   }

@@ -875,8 +875,8 @@ static void finish_exec(exec *ex, const char *status, const cJSON *output,
   if (!strcmp(status, "SUCCEEDED")) {
     type = "ExecutionSucceeded";
     cJSON_AddItemReferenceToObject(d, "output", (cJSON *)output);
-  } else if (!strcmp(status, "TIMED_OUT")) {
-    type = "ExecutionTimedOut";
+  } else if (!strcmp(status, "TIMED_OUT") || !strcmp(status, "ABORTED")) {
+    type = status[0] == 'A' ? "ExecutionAborted" : "ExecutionTimedOut";
     if (error)
       cJSON_AddStringToObject(d, "error", error);
     if (cause)
@@ -1338,7 +1338,7 @@ static void start_map_items(branch *b)
          (b->max_concurrency <= 0 ||
           (int)(b->n_started - b->n_done) < b->max_concurrency)) {
     size_t i = b->n_started;
-    cJSON *item = cJSON_GetArrayItem(b->items, (int)i);
+    cJSON *item = b->next_item;
     cJSON *in = NULL;
     char *path = kid_path(b, i);
     branch *k = new_branch(b->ex, b, (int)i, st->iterator, path);
@@ -1362,6 +1362,7 @@ static void start_map_items(branch *b)
     k->input = in;
     b->kids[i] = k;
     b->n_started++;
+    b->next_item = item ? item->next : NULL;
     mark_dirty(k);
     wake(k);
   }
@@ -1417,6 +1418,7 @@ static void start_children(branch *b)
     }
     cJSON_Delete(b->items);
     b->items = items;
+    b->next_item = items->child;
     cJSON_Delete(b->eff_input);
     b->eff_input = eff;
     eff = NULL;
@@ -1803,6 +1805,22 @@ void sw_engine_free(sw_engine *eng)
 
 int sw_engine_running(const sw_engine *eng) { return eng->running; }
 
+int sw_engine_stop(sw_engine *eng, const char *execution_id,
+                   const char *error, const char *cause, sw_err *err)
+{
+  exec *ex;
+
+  for (ex = eng->execs; ex; ex = ex->next)
+    if (!ex->finished && !strcmp(ex->id, execution_id))
+      break;
+  if (!ex)
+    return sw_err_set(err, SW_ENOTFOUND, SW_ORIGIN_NONE, 0,
+                      "no running execution %s", execution_id);
+  abort_branch(ex->root);
+  finish_exec(ex, "ABORTED", NULL, error, cause);
+  return 0;
+}
+
 int sw_engine_start(sw_engine *eng, const sw_engine_start_req *req,
                     char id_out[37], sw_err *err)
 {
@@ -2064,8 +2082,11 @@ static int revive(branch *b, sw_err *err)
       /* Iterations start in index order, so the started ones are a
        * prefix. */
       b->n_started = 0;
-      while (b->n_started < b->n_kids && b->kids[b->n_started])
+      b->next_item = items->child;
+      while (b->n_started < b->n_kids && b->kids[b->n_started]) {
         b->n_started++;
+        b->next_item = b->next_item ? b->next_item->next : NULL;
+      }
     } else {
       b->n_started = b->n_kids;
     }

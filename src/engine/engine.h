@@ -81,6 +81,16 @@ int sw_engine_start(sw_engine *eng, const sw_engine_start_req *req,
 int sw_engine_resume(sw_engine *eng, const char *execution_id,
                      const sw_asl_definition *def, sw_err *err);
 
+/**
+ * Stop a running execution of this engine (StopExecution): cancel its
+ * tasks and timers and record it ABORTED with `error`/`cause` (both may be
+ * NULL; copied). Used by the activity worker when Step Functions says its
+ * task timed out. on_done runs later, as for any final status.
+ * @return 0; SW_ENOTFOUND when no running execution has that id.
+ */
+int sw_engine_stop(sw_engine *eng, const char *execution_id,
+                   const char *error, const char *cause, sw_err *err);
+
 /** Number of executions still running in this engine. */
 int sw_engine_running(const sw_engine *eng);
 

@@ -77,6 +77,7 @@ typedef struct branch {
   size_t n_done;
   struct branch *failed_kid;  /* first kid that failed */
   cJSON *items;               /* owned: Map items */
+  cJSON *next_item;           /* borrowed: items entry n_started */
   cJSON *eff_input;           /* owned: Map effective input (ItemSelector) */
   int max_concurrency;        /* Map: 0 = unlimited */
 

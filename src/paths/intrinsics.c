@@ -38,11 +38,17 @@ typedef struct iarg {
 typedef int (*ifn)(cJSON **out, const sw__icall *c, cJSON **args, size_t n,
                    sw_err *err);
 
+/* Argument and result types known before evaluation, as one letter:
+ * 's' string, 'i' integer, 'n' number, 'b' boolean, 'a' array, 'o' object,
+ * 'z' null, '*' anything (a path argument, or a function whose result type
+ * depends on the data). */
 typedef struct ifunc {
   const char *name; /* without "States." */
   size_t min_args;
   size_t max_args;
   ifn fn;
+  const char *params; /* type letter per argument; the last one repeats */
+  char result;        /* type letter of the result */
 } ifunc;
 
 struct sw__icall {
@@ -277,7 +283,7 @@ static int fn_array_contains(cJSON **out, const sw__icall *c, cJSON **args,
   if (!cJSON_IsArray(args[0]))
     return ierr(c, "the first argument must be an array", NULL, err);
   for (e = args[0]->child; e && !found; e = e->next)
-    found = cJSON_Compare(e, args[1], true);
+    found = sw__json_equal(e, args[1]);
   *out = cJSON_CreateBool(found);
   return 0;
 }
@@ -337,24 +343,36 @@ static int fn_array_length(cJSON **out, const sw__icall *c, cJSON **args,
   return 0;
 }
 
+/* Duplicates removed, first occurrence kept, in linear time: a hash
+ * table of the kept elements (open addressing, power-of-two size). */
 static int fn_array_unique(cJSON **out, const sw__icall *c, cJSON **args,
                            size_t n, sw_err *err)
 {
   cJSON *a;
-  const cJSON *e, *f;
+  const cJSON *e;
+  const cJSON **slots;
+  size_t cap = 16, mask, i, count = 0;
 
   (void)n;
   if (!cJSON_IsArray(args[0]))
     return ierr(c, "the argument must be an array", NULL, err);
+  for (e = args[0]->child; e; e = e->next)
+    count++;
+  while (cap < 2 * count)
+    cap *= 2;
+  mask = cap - 1;
+  slots = sw_calloc(cap, sizeof(*slots));
   a = cJSON_CreateArray();
   for (e = args[0]->child; e; e = e->next) {
-    bool dup = false;
-
-    for (f = a->child; f && !dup; f = f->next)
-      dup = cJSON_Compare(e, f, true);
-    if (!dup)
+    for (i = (size_t)sw__json_hash(e) & mask; slots[i]; i = (i + 1) & mask)
+      if (sw__json_equal(slots[i], e))
+        break;
+    if (!slots[i]) {
+      slots[i] = e;
       cJSON_AddItemToArray(a, sw_json_dup(e));
+    }
   }
+  sw_free(slots);
   *out = a;
   return 0;
 }
@@ -555,24 +573,24 @@ static int fn_uuid(cJSON **out, const sw__icall *c, cJSON **args, size_t n,
 }
 
 static const ifunc funcs[] = {
-    {"Format", 1, 1000, fn_format},
-    {"StringToJson", 1, 1, fn_string_to_json},
-    {"JsonToString", 1, 1, fn_json_to_string},
-    {"Array", 0, 1000, fn_array},
-    {"ArrayPartition", 2, 2, fn_array_partition},
-    {"ArrayContains", 2, 2, fn_array_contains},
-    {"ArrayRange", 3, 3, fn_array_range},
-    {"ArrayGetItem", 2, 2, fn_array_get_item},
-    {"ArrayLength", 1, 1, fn_array_length},
-    {"ArrayUnique", 1, 1, fn_array_unique},
-    {"Base64Encode", 1, 1, fn_base64_encode},
-    {"Base64Decode", 1, 1, fn_base64_decode},
-    {"Hash", 2, 2, fn_hash},
-    {"JsonMerge", 3, 3, fn_json_merge},
-    {"MathRandom", 2, 3, fn_math_random},
-    {"MathAdd", 2, 2, fn_math_add},
-    {"StringSplit", 2, 2, fn_string_split},
-    {"UUID", 0, 0, fn_uuid},
+    {"Format", 1, 1000, fn_format, "s*", 's'},
+    {"StringToJson", 1, 1, fn_string_to_json, "s", '*'},
+    {"JsonToString", 1, 1, fn_json_to_string, "*", 's'},
+    {"Array", 0, 1000, fn_array, "*", 'a'},
+    {"ArrayPartition", 2, 2, fn_array_partition, "ai", 'a'},
+    {"ArrayContains", 2, 2, fn_array_contains, "a*", 'b'},
+    {"ArrayRange", 3, 3, fn_array_range, "iii", 'a'},
+    {"ArrayGetItem", 2, 2, fn_array_get_item, "ai", '*'},
+    {"ArrayLength", 1, 1, fn_array_length, "a", 'i'},
+    {"ArrayUnique", 1, 1, fn_array_unique, "a", 'a'},
+    {"Base64Encode", 1, 1, fn_base64_encode, "s", 's'},
+    {"Base64Decode", 1, 1, fn_base64_decode, "s", 's'},
+    {"Hash", 2, 2, fn_hash, "ss", 's'},
+    {"JsonMerge", 3, 3, fn_json_merge, "oob", 'o'},
+    {"MathRandom", 2, 3, fn_math_random, "iii", 'i'},
+    {"MathAdd", 2, 2, fn_math_add, "ii", 'i'},
+    {"StringSplit", 2, 2, fn_string_split, "ss", 'a'},
+    {"UUID", 0, 0, fn_uuid, "", 's'},
 };
 
 static const ifunc *find_func(const char *name, size_t len)
@@ -799,6 +817,75 @@ static int parse_call(iparser *p, sw__icall **out, int depth)
   return 0;
 }
 
+/* ---- checks before evaluation ------------------------------------------ */
+
+/* The type letter of an argument as far as it is known without data. */
+static char arg_type(const iarg *a)
+{
+  long long i;
+
+  switch (a->kind) {
+  case A_CALL: return a->call->f->result;
+  case A_PATH: return '*';
+  case A_LIT: break;
+  }
+  if (cJSON_IsString(a->lit))
+    return 's';
+  if (cJSON_IsBool(a->lit))
+    return 'b';
+  if (cJSON_IsNull(a->lit))
+    return 'z';
+  if (cJSON_IsNumber(a->lit))
+    return as_int(a->lit, &i) ? 'i' : 'n';
+  return '*';
+}
+
+static const char *type_name(char t)
+{
+  switch (t) {
+  case 's': return "a string";
+  case 'i': return "an integer";
+  case 'n': return "a number";
+  case 'b': return "a boolean";
+  case 'a': return "an array";
+  case 'o': return "a JSON object";
+  case 'z': return "null";
+  default: return "any value";
+  }
+}
+
+/* Check every argument whose type is known (literals and nested calls)
+ * against what the function takes, recursively: "States.MathAdd(1,'-1')"
+ * is rejected when the definition is validated, as asl-validator does,
+ * instead of failing every execution that reaches it. Only types are
+ * checked here; out-of-range values (a step of 0, an unknown Hash
+ * algorithm) stay run-time States.Runtime errors, as AWS records them. */
+static int check_call(const char *expr, const sw__icall *c, sw_err *err)
+{
+  size_t i, np = strlen(c->f->params);
+  int rc;
+
+  for (i = 0; i < c->nargs; i++) {
+    char want = c->f->params[i < np ? i : np - 1];
+    char got = arg_type(&c->args[i]);
+    bool ok = want == '*' || got == '*' || want == got ||
+              (want == 'n' && got == 'i');
+
+    if (c->args[i].kind == A_CALL) {
+      rc = check_call(expr, c->args[i].call, err);
+      if (rc < 0)
+        return rc;
+    }
+    if (!ok)
+      return sw_err_set(err, SW_EINVAL, SW_ORIGIN_ASL, 0,
+                        "invalid intrinsic function call '%s': argument %zu "
+                        "of States.%s must be %s, not %s",
+                        expr, i + 1, c->f->name, type_name(want),
+                        type_name(got));
+  }
+  return 0;
+}
+
 int sw__icall_compile(sw__icall **out, const char *expr, sw_err *err)
 {
   iparser p;
@@ -814,6 +901,8 @@ int sw__icall_compile(sw__icall **out, const char *expr, sw_err *err)
     if (p.s[p.i])
       rc = iperr(&p, "unexpected text after the call");
   }
+  if (rc == 0)
+    rc = check_call(expr, *out, err);
   if (rc < 0) {
     sw__icall_free(*out);
     *out = NULL;

@@ -9,7 +9,11 @@
  * path: $['x']"). Inside quoted bracket names only a backslash before the
  * quote character is an escape; other backslashes are literal (AWS-recorded
  * case ESCAPE_SEQUENCES_JSONPATH). A filter on an object tests the object
- * itself, as Jayway does; "!=" against a missing value is true. */
+ * itself, as Jayway does; "!=" against a missing value is true.
+ * Two forms come from asl-path-validator's grammar (aslPaths.pegjs), which
+ * asl-validator applies to every definition: a bare name on the right of a
+ * filter comparison ("[?(@.k == FooBar)]") is the string 'FooBar', and the
+ * script expression "[(@.length-N)]" is the index [-N]. */
 #include "paths/paths_int.h"
 
 #include <errno.h>
@@ -218,6 +222,38 @@ static int parse_dot_name(parser *p, bool in_filter, char **out)
   return 0;
 }
 
+/* The one script expression asl-path-validator's grammar has (and
+ * jsonpath-plus runs): "[(@.length-N)]", the N-th element from the end,
+ * which is the index [-N]. N must be at least 1: "@.length-0" is past the
+ * end of every array. */
+static int parse_script_index(parser *p, seg *sg)
+{
+  long n = 0;
+
+  p->i++; /* '(' */
+  skip_ws(p);
+  if (strncmp(p->s + p->i, "@.length", 8) != 0)
+    return perr(p, "expected '@.length' in a script expression; only "
+                   "'(@.length-N)' is supported");
+  p->i += 8;
+  skip_ws(p);
+  if (p->s[p->i] != '-')
+    return perr(p, "expected '-' after '@.length'");
+  p->i++;
+  skip_ws(p);
+  if (!(p->s[p->i] >= '0' && p->s[p->i] <= '9') || !parse_long(p, &n))
+    return perr(p, "expected a number after '@.length-'");
+  if (n < 1)
+    return perr(p, "'(@.length-0)' is past the end of every array");
+  skip_ws(p);
+  if (p->s[p->i] != ')')
+    return perr(p, "expected ')' closing the script expression");
+  p->i++;
+  sg->kind = SEG_INDEX;
+  sg->index = -n;
+  return 0;
+}
+
 static int parse_bracket(parser *p, seg *sg)
 {
   int rc = 0;
@@ -257,6 +293,10 @@ static int parse_bracket(parser *p, seg *sg)
   } else if (p->s[p->i] == '*') {
     p->i++;
     sg->kind = SEG_WILD;
+  } else if (p->s[p->i] == '(') {
+    rc = parse_script_index(p, sg);
+    if (rc < 0)
+      return rc;
   } else if (p->s[p->i] == '?') {
     p->i++;
     skip_ws(p);
@@ -390,7 +430,15 @@ static bool segs_definite(const seg *segs, size_t n)
 
 /* ---- filter parser ---------------------------------------------------- */
 
-static int parse_operand(parser *p, operand *o)
+/* Characters of a bare name on the right of a filter comparison
+ * (asl-path-validator's ID rule, which also stops at '&', '|' and blanks
+ * here so that "&&" and "||" still combine comparisons). */
+static bool bare_name_char(char ch)
+{
+  return ch && !strchr("),'\"\\.[] \t><!=&|", ch);
+}
+
+static int parse_operand(parser *p, operand *o, bool rhs)
 {
   const char *s;
   int rc;
@@ -418,17 +466,17 @@ static int parse_operand(parser *p, operand *o)
     sw_free(str);
     return 0;
   }
-  if (!strncmp(s, "true", 4)) {
+  if (!strncmp(s, "true", 4) && !bare_name_char(s[4])) {
     o->lit = cJSON_CreateTrue();
     p->i += 4;
     return 0;
   }
-  if (!strncmp(s, "false", 5)) {
+  if (!strncmp(s, "false", 5) && !bare_name_char(s[5])) {
     o->lit = cJSON_CreateFalse();
     p->i += 5;
     return 0;
   }
-  if (!strncmp(s, "null", 4)) {
+  if (!strncmp(s, "null", 4) && !bare_name_char(s[4])) {
     o->lit = cJSON_CreateNull();
     p->i += 4;
     return 0;
@@ -441,6 +489,19 @@ static int parse_operand(parser *p, operand *o)
       return perr(p, "bad number in filter");
     o->lit = cJSON_CreateNumber(d);
     p->i += (size_t)(end - s);
+    return 0;
+  }
+  if (rhs && bare_name_char(*s)) {
+    /* "[?(@.OutputKey == FooBar)]": asl-path-validator accepts a bare name
+     * where a value is expected; it stands for the string 'FooBar'. */
+    size_t start = p->i;
+    char *str;
+
+    while (bare_name_char(p->s[p->i]))
+      p->i++;
+    str = sw_strndup(p->s + start, p->i - start);
+    o->lit = cJSON_CreateString(str);
+    sw_free(str);
     return 0;
   }
   return perr(p, "expected '@', '$', a string, a number, true, false or "
@@ -480,7 +541,7 @@ static int parse_filter_unary(parser *p, filt **out)
     p->i++;
     goto done;
   }
-  rc = parse_operand(p, &f->l);
+  rc = parse_operand(p, &f->l, false);
   if (rc < 0)
     goto done;
   skip_ws(p);
@@ -502,7 +563,7 @@ static int parse_filter_unary(parser *p, filt **out)
     goto done;
   }
   f->kind = F_CMP;
-  rc = parse_operand(p, &f->r);
+  rc = parse_operand(p, &f->r, true);
 done:
   p->depth--;
   return rc;
@@ -741,6 +802,101 @@ static const cJSON *operand_value(const operand *o, const cJSON *cur,
   return NULL;
 }
 
+/* Member of obj named `name`, trying `hint` (the member at the same
+ * position in the other object) first: objects that are equal usually
+ * list their members in the same order, and then the lookup is O(1). */
+static const cJSON *member_hint(const cJSON *obj, const cJSON *hint,
+                                const char *name)
+{
+  if (hint && hint->string && strcmp(hint->string, name) == 0)
+    return hint;
+  return get_member(obj, name);
+}
+
+bool sw__json_equal(const cJSON *a, const cJSON *b)
+{
+  const cJSON *x, *y, *h;
+  int na = 0, nb = 0;
+
+  if (!a || !b)
+    return a == b;
+  if (cJSON_IsNumber(a) || cJSON_IsNumber(b))
+    return cJSON_IsNumber(a) && cJSON_IsNumber(b) &&
+           a->valuedouble == b->valuedouble;
+  if (cJSON_IsString(a) || cJSON_IsString(b))
+    return cJSON_IsString(a) && cJSON_IsString(b) &&
+           strcmp(a->valuestring, b->valuestring) == 0;
+  if (cJSON_IsBool(a) || cJSON_IsBool(b))
+    return cJSON_IsBool(a) && cJSON_IsBool(b) &&
+           cJSON_IsTrue(a) == cJSON_IsTrue(b);
+  if (cJSON_IsNull(a) || cJSON_IsNull(b))
+    return cJSON_IsNull(a) && cJSON_IsNull(b);
+  if (cJSON_IsArray(a) && cJSON_IsArray(b)) {
+    for (x = a->child, y = b->child; x && y; x = x->next, y = y->next)
+      if (!sw__json_equal(x, y))
+        return false;
+    return !x && !y;
+  }
+  if (!cJSON_IsObject(a) || !cJSON_IsObject(b))
+    return false;
+  for (x = a->child; x; x = x->next)
+    na++;
+  for (y = b->child; y; y = y->next)
+    nb++;
+  if (na != nb)
+    return false;
+  /* Same number of members and every member of a equal in b: equal (for
+   * objects without duplicate names, which is every parsed ASL value). */
+  for (x = a->child, h = b->child; x; x = x->next, h = h ? h->next : NULL) {
+    y = member_hint(b, h, x->string ? x->string : "");
+    if (!y || !sw__json_equal(x, y))
+      return false;
+  }
+  return true;
+}
+
+static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
+{
+  const unsigned char *c = p;
+  size_t i;
+
+  for (i = 0; i < n; i++)
+    h = (h ^ c[i]) * 0x100000001b3ULL; /* FNV-1a */
+  return h;
+}
+
+uint64_t sw__json_hash(const cJSON *v)
+{
+  uint64_t h = 0xcbf29ce484222325ULL, sum = 0;
+  const cJSON *c;
+  double d;
+
+  if (!v)
+    return h;
+  if (cJSON_IsNumber(v)) {
+    d = v->valuedouble == 0 ? 0 : v->valuedouble; /* -0 == 0 */
+    return hash_bytes(h ^ 1, &d, sizeof(d));
+  }
+  if (cJSON_IsString(v))
+    return hash_bytes(h ^ 2, v->valuestring, strlen(v->valuestring));
+  if (cJSON_IsBool(v))
+    return h ^ (cJSON_IsTrue(v) ? 3 : 4);
+  if (cJSON_IsArray(v)) {
+    h ^= 5;
+    for (c = v->child; c; c = c->next)
+      h = (h ^ sw__json_hash(c)) * 0x100000001b3ULL;
+    return h;
+  }
+  if (cJSON_IsObject(v)) {
+    /* Order-independent: a sum over the members. */
+    for (c = v->child; c; c = c->next)
+      sum += hash_bytes(sw__json_hash(c), c->string ? c->string : "",
+                        c->string ? strlen(c->string) : 0);
+    return h ^ 6 ^ (sum * 0x9e3779b97f4a7c15ULL);
+  }
+  return h ^ 7; /* null */
+}
+
 static bool values_equal(const cJSON *a, const cJSON *b)
 {
   if (cJSON_IsNumber(a) && cJSON_IsNumber(b))
@@ -753,7 +909,7 @@ static bool values_equal(const cJSON *a, const cJSON *b)
     return true;
   if ((cJSON_IsArray(a) && cJSON_IsArray(b)) ||
       (cJSON_IsObject(a) && cJSON_IsObject(b)))
-    return cJSON_Compare(a, b, true);
+    return sw__json_equal(a, b);
   return false;
 }
 

@@ -7,6 +7,8 @@
 
 #include "paths/paths.h"
 
+#include <stdint.h>
+
 /**
  * Select what `p` names without copying when possible. A definite path
  * sets *out to the borrowed node (valid while env's documents live) and
@@ -18,6 +20,15 @@
  */
 int sw__path_select(const cJSON **out, cJSON **owned, const sw_path *p,
                     const sw_eval_env *env, sw_err *err);
+
+/** Deep JSON equality in linear time (numbers by value, objects by
+ * member name regardless of order). cJSON_Compare is not used: it
+ * compares objects in both directions at every level, which takes 2^depth
+ * steps on deeply nested objects. Bounded recursion: cJSON's parser
+ * limits nesting to 1000. */
+bool sw__json_equal(const cJSON *a, const cJSON *b);
+/** Hash consistent with sw__json_equal (equal values hash equally). */
+uint64_t sw__json_hash(const cJSON *v);
 
 /** A compiled intrinsic call (see intrinsics.c). */
 typedef struct sw__icall sw__icall;

@@ -12,6 +12,8 @@
  * through a no-op thread-pool job, so `done` never runs inside invoke. */
 #include "resources/resources.h"
 
+#include "directdata/directdata.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -31,6 +33,7 @@ struct sw_resources {
   sw_warehouse *wh;     /* borrowed */
   char *sql_dir;        /* owned */
   unsigned live;        /* tasks neither done nor cancelled */
+  sw_directdata *dd;    /* stepwise.directdata.* activities; owned */
 };
 
 typedef enum rkind {
@@ -39,7 +42,8 @@ typedef enum rkind {
   R_DESCRIBE,
   R_RESULT,
   R_CANCEL,
-  R_SCRIPT
+  R_SCRIPT,
+  R_DIRECTDATA          /* stepwise.directdata.*: src/directdata */
 } rkind;
 
 /* ---- Parameters specs (service-2.json members, PascalCase) ------------ */
@@ -116,8 +120,14 @@ static bool resolve(const char *arn, rkind *kind, const member **members)
     return false;
   p = strchr(arn + strlen(ARN_STATES), ':'); /* end of region */
   p = p ? strchr(p + 1, ':') : NULL;         /* end of account */
-  if (!p || strncmp(p, ":activity:", 10) != 0 ||
-      strcmp(p + 10, SCRIPT_ACTIVITY) != 0)
+  if (!p || strncmp(p, ":activity:", 10) != 0)
+    return false;
+  if (sw_directdata_handles(p + 10)) {
+    *kind = R_DIRECTDATA;
+    *members = NULL; /* the module checks its own parameters */
+    return true;
+  }
+  if (strcmp(p + 10, SCRIPT_ACTIVITY) != 0)
     return false;
   *kind = R_SCRIPT;
   *members = script_members;
@@ -378,6 +388,7 @@ int sw_resources_new(sw_resources **out, uv_loop_t *loop, sw_warehouse *wh,
   r->loop = loop;
   r->wh = wh;
   r->sql_dir = sw_strdup(sql_dir ? sql_dir : "sql");
+  sw_directdata_new(&r->dd, loop, wh);
   n = strlen(r->sql_dir);
   while (n > 1 && r->sql_dir[n - 1] == '/')
     r->sql_dir[--n] = '\0';
@@ -391,6 +402,7 @@ void sw_resources_free(sw_resources *r)
     return;
   if (r->live)
     sw_log(SW_LOG_ERROR, "resources freed with %u live task(s)", r->live);
+  sw_directdata_free(r->dd);
   sw_free(r->sql_dir);
   sw_free(r);
 }
@@ -409,7 +421,7 @@ int sw_resources_preflight(const sw_resources *r, const char *resource,
                       "unknown Task resource \"%s\" (expected "
                       ARN_SDK "ACTION or arn:aws:states:::activity:"
                       SCRIPT_ACTIVITY ")", resource ? resource : "");
-  if (!parameters) /* the state input becomes the Parameters: unknowable */
+  if (!parameters || kind == R_DIRECTDATA) /* unknowable / checked later */
     return 0;
   rc = check_members(kind, ms, parameters, true, err);
   if (rc == 0)
@@ -447,7 +459,10 @@ struct sw_task {
   sw_err err;              /* cause of a failure */
   /* submitScript */
   char *script_path;       /* sql_dir/Script; owned */
+  char *variant_path;      /* sql_dir/NAME.<driver>.sql, or NULL; owned */
+  char *variant_path2;     /* a second dialect to try, or NULL; owned */
   char *script_text;       /* read by the worker; owned */
+  sw_dd_task *dd_task;     /* directdata activity; ends through finish */
   int read_rc;
 };
 
@@ -456,6 +471,8 @@ static void task_free(sw_task *t)
   cJSON_Delete(t->params);
   sw_free(t->token);
   sw_free(t->script_path);
+  sw_free(t->variant_path);
+  sw_free(t->variant_path2);
   sw_free(t->script_text);
   sw_free(t);
 }
@@ -629,6 +646,18 @@ static void read_script_work(uv_work_t *w)
 
   if (t->fail_name || t->cancelled)
     return;
+  /* A per-driver variant, kept beside the script where the dialects
+   * really differ (sql/sales/setup.postgres.sql), wins over it. */
+  if (t->variant_path && sw_file_exists(t->variant_path)) {
+    t->read_rc = sw_file_read(&t->script_text, NULL, t->variant_path,
+                              SCRIPT_MAX_BYTES, &t->err);
+    return;
+  }
+  if (t->variant_path2 && sw_file_exists(t->variant_path2)) {
+    t->read_rc = sw_file_read(&t->script_text, NULL, t->variant_path2,
+                              SCRIPT_MAX_BYTES, &t->err);
+    return;
+  }
   t->read_rc = sw_file_read(&t->script_text, NULL, t->script_path,
                             SCRIPT_MAX_BYTES, &t->err);
 }
@@ -667,6 +696,13 @@ static void deferred_done(uv_work_t *w, int status)
     finish(t, NULL, wh_error_name(rc), t->err.msg);
 }
 
+/* A stepwise.directdata.* activity ended (a cancelled task only frees). */
+static void on_directdata(cJSON *output, const char *error,
+                          const char *cause, void *payload)
+{
+  finish((sw_task *)payload, output, error, cause);
+}
+
 int sw_resources_invoke(sw_task **out, sw_resources *r,
                         const sw_task_call *call, sw_task_done_cb done,
                         void *payload, sw_err *err)
@@ -692,6 +728,11 @@ int sw_resources_invoke(sw_task **out, sw_resources *r,
                                : cJSON_CreateObject();
   r->live++;
   *out = t;
+  if (kind == R_DIRECTDATA) /* never fails for a name resolve() took */
+    return sw_directdata_invoke(&t->dd_task, r->dd,
+                                strstr(call->resource, ":activity:") + 10,
+                                t->params, call->token, on_directdata, t,
+                                err);
 
   rc = check_members(kind, ms, t->params, false, &t->err);
   if (rc == 0)
@@ -726,7 +767,24 @@ int sw_resources_invoke(sw_task **out, sw_resources *r,
   case R_SCRIPT:
     t->script_path = sw_asprintf("%s/%s", r->sql_dir,
                                  sw_json_get_str(t->params, "Script"));
+    {
+      const char *sc = sw_json_get_str(t->params, "Script");
+      size_t n = strlen(sc);
+      if (n > 4 && !strcmp(sc + n - 4, ".sql") && r->wh)
+        t->variant_path = sw_asprintf("%s/%.*s.%s.sql", r->sql_dir,
+                                      (int)(n - 4), sc,
+                                      sw_warehouse_driver(r->wh));
+      /* redshift-data: no variant of its own, the PostgreSQL one applies
+       * (Redshift's dialect descends from PostgreSQL's, and the Data API
+       * test peer runs PostgreSQL). */
+      if (t->variant_path &&
+          !strcmp(sw_warehouse_driver(r->wh), "redshift-data"))
+        t->variant_path2 = sw_asprintf("%s/%.*s.postgres.sql", r->sql_dir,
+                                       (int)(n - 4), sc);
+    }
     goto defer; /* read_script_work reads it off the loop thread */
+  case R_DIRECTDATA: /* returned above */
+    break;
   }
   if (rc == 0)
     return 0;

@@ -66,13 +66,13 @@ static const char *const sql_text[Q_COUNT] = {
                            " cause, warehouse, start_ms, stop_ms,"
                            " redrive_count FROM executions WHERE status=?"
                            " ORDER BY start_ms DESC, rowid DESC",
-    [Q_INS_EVENT] = "INSERT INTO events(exec_seq, id, previous_id, ts_ms,"
-                    " type, details) VALUES(?,?,?,?,?,?)",
-    [Q_MAX_EVENT] = "SELECT coalesce(max(id), 0) FROM events"
-                    " WHERE exec_seq=(SELECT seq FROM executions WHERE id=?)",
-    [Q_LIST_EVENTS] = "SELECT id, previous_id, ts_ms, type, details FROM events"
-                      " WHERE exec_seq=(SELECT seq FROM executions WHERE id=?)"
-                      " ORDER BY id",
+    [Q_INS_EVENT] = "INSERT INTO events(key, previous_id, ts_ms,"
+                    " type, details) VALUES((?1 << 32) | ?2,?3,?4,?5,?6)",
+    [Q_MAX_EVENT] = "SELECT coalesce(max(key) & 4294967295, 0) FROM events"
+                    " WHERE key BETWEEN (?1 << 32) AND (?1 << 32) | 4294967295",
+    [Q_LIST_EVENTS] = "SELECT key & 4294967295, previous_id, ts_ms, type,"
+                      " details FROM events WHERE key BETWEEN (?1 << 32)"
+                      " AND (?1 << 32) | 4294967295 ORDER BY key",
     [Q_EXEC_SEQ] = "SELECT seq FROM executions WHERE id=?",
     [Q_PUT_BRANCH] =
         "INSERT INTO branches(execution_id, path, parent, idx, machine, state,"
@@ -110,23 +110,24 @@ static const char schema_sql[] =
     " UNIQUE(workflow, name));"
     "CREATE INDEX IF NOT EXISTS executions_status ON executions(status);"
     "CREATE INDEX IF NOT EXISTS executions_name ON executions(name);"
-    /* Events are keyed by the execution's integer seq: the hottest insert
-     * of the product compares integers, not 36-character ids. */
-    "CREATE TABLE IF NOT EXISTS events(exec_seq INTEGER NOT NULL,"
-    " id INTEGER NOT NULL, previous_id INTEGER NOT NULL,"
-    " ts_ms INTEGER NOT NULL, type TEXT NOT NULL, details TEXT NOT NULL,"
-    " PRIMARY KEY(exec_seq, id)) WITHOUT ROWID;"
+    /* An event's rowid is (execution seq << 32) | event id: the hottest
+     * insert of the product is an integer-keyed append into one b-tree,
+     * and a large payload never sits in a key. */
+    "CREATE TABLE IF NOT EXISTS events(key INTEGER PRIMARY KEY,"
+    " previous_id INTEGER NOT NULL,"
+    " ts_ms INTEGER NOT NULL, type TEXT NOT NULL, details TEXT NOT NULL);"
+    /* Rowid tables: inputs and parameters can be large, and a large row
+     * in a WITHOUT ROWID b-tree makes every neighbouring insert copy it. */
     "CREATE TABLE IF NOT EXISTS branches(execution_id TEXT NOT NULL,"
     " path TEXT NOT NULL, parent TEXT, idx INTEGER NOT NULL,"
     " machine TEXT NOT NULL, state TEXT, step INTEGER NOT NULL,"
     " phase TEXT NOT NULL, input TEXT, data TEXT, status TEXT NOT NULL,"
-    " output TEXT, PRIMARY KEY(execution_id, path)) WITHOUT ROWID;"
+    " output TEXT, PRIMARY KEY(execution_id, path));"
     "CREATE TABLE IF NOT EXISTS tasks(execution_id TEXT NOT NULL,"
     " token TEXT NOT NULL, branch TEXT NOT NULL, state TEXT NOT NULL,"
     " attempt INTEGER NOT NULL, resource TEXT NOT NULL,"
     " parameters TEXT NOT NULL, external_id TEXT, status TEXT NOT NULL,"
-    " scheduled_ms INTEGER NOT NULL,"
-    " PRIMARY KEY(execution_id, token)) WITHOUT ROWID;"
+    " scheduled_ms INTEGER NOT NULL, PRIMARY KEY(execution_id, token));"
     "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '1');";
 
 struct sw_store {
@@ -213,6 +214,7 @@ int sw_store_open(sw_store **out, const char *path, sw_err *err)
    * records (DESIGN.md §4.3). */
   rc = sqlite3_exec(st->db,
                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                    "PRAGMA cache_size=-65536; PRAGMA mmap_size=268435456;"
                     "PRAGMA foreign_keys=OFF;",
                     NULL, NULL, &emsg);
   if (rc == SQLITE_OK)
@@ -536,11 +538,14 @@ int sw_store_max_event_id(sw_store *st, const char *execution_id, int64_t *out,
                           sw_err *err)
 {
   sqlite3_stmt *s;
-  int rc = prep(st, Q_MAX_EVENT, &s, err);
+  int64_t seq = 0;
+  int rc = exec_seq(st, execution_id, &seq, err);
 
+  if (rc == 0)
+    rc = prep(st, Q_MAX_EVENT, &s, err);
   if (rc < 0)
     return rc;
-  bind_text(s, 1, execution_id);
+  sqlite3_bind_int64(s, 1, seq);
   rc = sqlite3_step(s);
   *out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
   sqlite3_reset(s);
@@ -551,11 +556,14 @@ int sw_store_list_events(sw_store *st, const char *execution_id,
                          sw_store_event_cb cb, void *payload, sw_err *err)
 {
   sqlite3_stmt *s;
-  int rc = prep(st, Q_LIST_EVENTS, &s, err);
+  int64_t seq = 0;
+  int rc = exec_seq(st, execution_id, &seq, err);
 
+  if (rc == 0)
+    rc = prep(st, Q_LIST_EVENTS, &s, err);
   if (rc < 0)
     return rc;
-  bind_text(s, 1, execution_id);
+  sqlite3_bind_int64(s, 1, seq);
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
     sw_store_event ev;
     ev.id = sqlite3_column_int64(s, 0);

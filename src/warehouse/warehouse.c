@@ -21,6 +21,7 @@ int sw_warehouse_open(sw_warehouse **out, uv_loop_t *loop, const char *url,
   char *def = NULL;
   const char *target;
   const char *colon;
+  const sw_wh_driver_ops *ops = &sw__wh_sqlite_ops;
   int rc;
 
   *out = NULL;
@@ -37,16 +38,11 @@ int sw_warehouse_open(sw_warehouse **out, uv_loop_t *loop, const char *url,
     }
   } else if (!strncmp(url, "postgresql://", 13) ||
              !strncmp(url, "postgres://", 11)) {
-    rc = sw_err_set(err, SW_EINVAL, SW_ORIGIN_NONE, 0,
-                    "warehouse URL scheme 'postgresql:': the postgres driver "
-                    "is not available yet (use sqlite:PATH)");
-    goto done;
+    ops = &sw__wh_postgres_ops;
+    target = url; /* libpq parses the whole URL */
   } else if (!strncmp(url, "redshift-data://", 16)) {
-    rc = sw_err_set(err, SW_EINVAL, SW_ORIGIN_NONE, 0,
-                    "warehouse URL scheme 'redshift-data:': the "
-                    "redshift-data driver is not available yet (use "
-                    "sqlite:PATH)");
-    goto done;
+    ops = &sw__wh_redshift_data_ops;
+    target = url + 16;
   } else {
     colon = strchr(url, ':');
     rc = sw_err_set(err, SW_EINVAL, SW_ORIGIN_NONE, 0,
@@ -57,7 +53,7 @@ int sw_warehouse_open(sw_warehouse **out, uv_loop_t *loop, const char *url,
   }
 
   wh = sw_calloc(1, sizeof(*wh));
-  wh->ops = &sw__wh_sqlite_ops;
+  wh->ops = ops;
   rc = wh->ops->open(&wh->impl, loop, target, err);
   if (rc < 0)
     goto done;
@@ -255,4 +251,25 @@ int sw_warehouse_cancel(sw_warehouse *wh, const char *id, sw_wh_json_cb cb,
   if (rc < 0)
     return rc;
   return wh->ops->cancel(wh->impl, id, cb, payload, err);
+}
+
+int sw_warehouse_bulk_load(sw_warehouse *wh, const sw_wh_bulk_load *req,
+                           sw_wh_load_cb cb, void *payload, sw_err *err)
+{
+  size_t i;
+
+  if (!req->table || !*req->table || !req->read || req->n_columns < 1 ||
+      req->n_columns > 1600 || !req->columns)
+    return sw_err_set(err, SW_EINVAL, SW_ORIGIN_NONE, 0,
+                      "bulk load needs a table, 1..1600 columns and a "
+                      "reader");
+  for (i = 0; i < req->n_columns; i++)
+    if (!req->columns[i] || !*req->columns[i])
+      return sw_err_set(err, SW_EINVAL, SW_ORIGIN_NONE, 0,
+                        "bulk load: column %zu has no name", i + 1);
+  if (!wh->ops->bulk_load)
+    return sw_err_set(err, SW_EINVAL, SW_ORIGIN_NONE, 0,
+                      "the %s warehouse driver cannot bulk load",
+                      wh->ops->name);
+  return wh->ops->bulk_load(wh->impl, req, cb, payload, err);
 }

@@ -14,7 +14,9 @@
  * effect), and one whose batch committed is FINISHED.
  *
  * Drivers: "sqlite:PATH" (embedded default; statements run as libuv
- * thread-pool jobs). postgres and redshift-data arrive with issue 4.
+ * thread-pool jobs); "postgresql://..." or "postgres://..." (a libpq
+ * conninfo URL; asynchronous libpq on the loop, src/io). redshift-data
+ * arrives with issue 4.
  * All calls and callbacks happen on the loop thread. */
 #ifndef SW_WAREHOUSE_H
 #define SW_WAREHOUSE_H
@@ -30,8 +32,11 @@ typedef struct sw_warehouse sw_warehouse;
 
 /**
  * Open the statement service named by `url` on `loop`.
- * @param url  "sqlite:PATH" (PATH relative to the current directory), or
- *             NULL for "sqlite:HOME/warehouse.db".
+ * @param url  "sqlite:PATH" (PATH relative to the current directory),
+ *             "postgresql://USER@HOST:PORT/DB?..." (libpq conninfo URL;
+ *             the server is reached, the registry table created and
+ *             unfinished statements queued before this returns), or NULL
+ *             for "sqlite:HOME/warehouse.db".
  * @param home the stepwise home directory (exists), e.g. ".stepwise".
  * @return 0; SW_EINVAL for an unknown scheme ("unknown warehouse URL scheme
  *         'x:' (expected sqlite:PATH, postgresql://..., redshift-data://...)")
@@ -104,7 +109,48 @@ int sw_warehouse_result(sw_warehouse *wh, const char *id,
 int sw_warehouse_cancel(sw_warehouse *wh, const char *id, sw_wh_json_cb cb,
                         void *payload, sw_err *err);
 
-/** The driver's name: "sqlite", ... (static). */
+/** Reads the next bytes of a bulk load's CSV into buf (at most cap
+ * bytes): *n_out = 0 at the end. Return 0, or < 0 with err set to fail the
+ * load. Called on a thread-pool thread, one call at a time, never
+ * concurrently with another call for the same load; it may block (file
+ * reads). */
+typedef int (*sw_wh_read_fn)(void *payload, char *buf, size_t cap,
+                             size_t *n_out, sw_err *err);
+
+/** A bulk load: CSV text (RFC 4180, UTF-8, ',' separated, '"' quoted)
+ * into `columns` of `table`. An empty unquoted field is NULL; a quoted
+ * empty field ("") is the empty string. All pointers borrowed until the
+ * callback runs. */
+typedef struct sw_wh_bulk_load {
+  const char *table;            /* table name, quoted as one identifier */
+  const char *const *columns;   /* 1..1600 column names, in CSV order */
+  size_t n_columns;
+  bool header;                  /* the first record is a header: skipped */
+  sw_wh_read_fn read;           /* producer of the CSV bytes */
+  void *read_payload;
+} sw_wh_bulk_load;
+
+/** Bulk-load completion: err NULL and `rows` loaded, or err set (SW_EINVAL
+ * for malformed CSV or a row of the wrong width, SW_EREMOTE/SW_EIO for the
+ * database's refusal, the reader's own error, SW_ECANCELED on close). */
+typedef void (*sw_wh_load_cb)(const sw_err *err, long long rows,
+                              void *payload);
+
+/**
+ * Load CSV rows into a table in ONE transaction: all rows or none.
+ * postgres: COPY table (columns) FROM STDIN (FORMAT csv), fed with
+ * back-pressure (the next read starts only when the server took the last
+ * chunk). sqlite: batched prepared INSERTs in one transaction on the
+ * thread pool, the CSV parsed by libcsv. Not a Data API call: no Id, no
+ * registry row; a workflow that needs exactly-once loads records the load
+ * in the same table (or loads into staging and merges with a statement).
+ * @return 0 and cb is called exactly once; < 0 (cb never called) with
+ *         SW_EINVAL for a bad request or a driver without bulk load.
+ */
+int sw_warehouse_bulk_load(sw_warehouse *wh, const sw_wh_bulk_load *req,
+                           sw_wh_load_cb cb, void *payload, sw_err *err);
+
+/** The driver's name: "sqlite", "postgres", ... (static). */
 const char *sw_warehouse_driver(const sw_warehouse *wh);
 
 #endif

@@ -35,6 +35,7 @@
 #include "warehouse/warehouse.h"
 
 #include <inttypes.h>
+#include <csv.h>
 #include <openssl/evp.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -77,6 +78,7 @@ enum job_kind {
   JOB_DESCRIBE, /* read a row */
   JOB_RESULT,   /* read a result page */
   JOB_CANCEL,   /* cancel of a statement not running here: read its row */
+  JOB_LOAD,     /* bulk load (writer) */
   JOB_NOOP      /* defers the close callback out of sw_warehouse_close */
 };
 
@@ -127,6 +129,10 @@ typedef struct job {
   cJSON *response; /* JSON answer of a read job */
   bool is_new;     /* JOB_INSERT: the row was inserted (not a dedupe) */
   char status[12]; /* JOB_RUN: final status, "" when left as it was */
+  /* JOB_LOAD */
+  sw_wh_bulk_load load;    /* borrowed pointers, as the caller promised */
+  sw_wh_load_cb load_cb;
+  long long load_rows;
 } job;
 
 typedef struct wh_sqlite {
@@ -162,19 +168,6 @@ static int db_exec(sqlite3 *db, const char *sql, sw_err *err)
   if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
     return db_fail(db, err, "warehouse registry");
   return 0;
-}
-
-static void iso(char out[32], int64_t ms)
-{
-  sw_time_format_iso(out, 32, ms);
-}
-
-static cJSON *json_iso(int64_t ms)
-{
-  char buf[32];
-
-  iso(buf, ms);
-  return cJSON_CreateString(buf);
 }
 
 static void free_strv(char **v, size_t n)
@@ -381,16 +374,7 @@ done:
 
 /* ---- running a batch (worker) ----------------------------------------- */
 
-typedef struct sub_out {  /* what one entry of sqls[] did */
-  const char *status;     /* static */
-  char *error;            /* owned */
-  uint64_t duration_ns;
-  int64_t created_ms, updated_ms;
-  long long rows;         /* rows of the result set, or rows changed */
-  bool has_rs;            /* some statement returned a result set */
-  cJSON *result;          /* {ColumnMetadata, Records} of the last one */
-  size_t result_bytes;    /* estimate counted in the run's budget */
-} sub_out;
+typedef sw_wh_sub sub_out; /* what one entry of sqls[] did */
 
 typedef struct run_ctx {
   job *j;
@@ -635,30 +619,6 @@ done:
   return rc;
 }
 
-static cJSON *sub_json(job *j, size_t i, sub_out *so, bool with_result)
-{
-  cJSON *s = cJSON_CreateObject();
-  char id[SW_WH_ID_MAX + 24];
-
-  snprintf(id, sizeof(id), "%s:%zu", j->id, i + 1);
-  cJSON_AddStringToObject(s, "Id", id);
-  cJSON_AddStringToObject(s, "Status", so->status);
-  if (so->error)
-    cJSON_AddStringToObject(s, "Error", so->error);
-  cJSON_AddNumberToObject(s, "Duration", (double)so->duration_ns);
-  cJSON_AddItemToObject(s, "CreatedAt", json_iso(so->created_ms));
-  cJSON_AddItemToObject(s, "UpdatedAt", json_iso(so->updated_ms));
-  cJSON_AddStringToObject(s, "QueryString", j->sqls[i]);
-  cJSON_AddNumberToObject(s, "ResultRows", (double)so->rows);
-  cJSON_AddNumberToObject(s, "ResultSize",
-                          so->has_rs ? (double)so->result_bytes : -1.0);
-  cJSON_AddBoolToObject(s, "HasResultSet", so->has_rs);
-  cJSON_AddNumberToObject(s, "RedshiftQueryId", 0);
-  if (with_result && so->result)
-    cJSON_AddItemToObject(s, "_result", sw_json_dup(so->result));
-  return s;
-}
-
 static int mark_started(job *j, sqlite3 *db, bool *runnable, sw_err *err)
 {
   static const char sql[] =
@@ -773,7 +733,7 @@ static void do_run(job *j, sqlite3 *db, sw_err *err)
   if (j->batch) {
     subs_j = cJSON_CreateArray();
     for (i = 0; i < j->n_sqls; i++)
-      cJSON_AddItemToArray(subs_j, sub_json(j, i, &subs[i], true));
+      cJSON_AddItemToArray(subs_j, sw__wh_sub_json(j->id, i, j->sqls[i], &subs[i], true));
     subs_txt = sw_json_print(subs_j);
   } else {
     rows = subs[0].rows;
@@ -838,7 +798,7 @@ failed:
       }
       subs[i].has_rs = false;
       subs[i].rows = -1;
-      cJSON_AddItemToArray(subs_j, sub_json(j, i, &subs[i], false));
+      cJSON_AddItemToArray(subs_j, sw__wh_sub_json(j->id, i, j->sqls[i], &subs[i], false));
     }
     subs_txt = sw_json_print(subs_j);
   }
@@ -905,191 +865,46 @@ static int read_row(sqlite3 *db, const char *id, sqlite3_stmt **out,
   return src;
 }
 
-/* The stored SubStatements (or, before the batch ran, one entry per SQL
- * text carrying the statement's status). */
-static cJSON *row_subs(sqlite3_stmt *st)
+/* The row under `st` (from read_row) as the shared view. */
+static void row_view(sqlite3_stmt *st, sw_wh_row *row)
 {
-  const char *txt = col_text(st, C_SUBS);
-  cJSON *subs = NULL, *sqls, *s, *q;
-  char id[SW_WH_ID_MAX + 24];
-  int i = 0;
-
-  if (txt && (subs = cJSON_Parse(txt)) != NULL)
-    return subs;
-  subs = cJSON_CreateArray();
-  sqls = cJSON_Parse(col_text(st, C_SQLS) ? col_text(st, C_SQLS) : "[]");
-  cJSON_ArrayForEach(q, sqls) {
-    s = cJSON_CreateObject();
-    snprintf(id, sizeof(id), "%s:%d", col_text(st, C_ID), ++i);
-    cJSON_AddStringToObject(s, "Id", id);
-    cJSON_AddStringToObject(s, "Status", col_text(st, C_STATUS));
-    cJSON_AddNumberToObject(s, "Duration", -1);
-    cJSON_AddItemToObject(s, "CreatedAt",
-                          json_iso(sqlite3_column_int64(st, C_CREATED)));
-    cJSON_AddItemToObject(s, "UpdatedAt",
-                          json_iso(sqlite3_column_int64(st, C_UPDATED)));
-    cJSON_AddStringToObject(s, "QueryString",
-                            cJSON_IsString(q) ? q->valuestring : "");
-    cJSON_AddNumberToObject(s, "ResultRows", -1);
-    cJSON_AddNumberToObject(s, "ResultSize", -1);
-    cJSON_AddBoolToObject(s, "HasResultSet", 0);
-    cJSON_AddNumberToObject(s, "RedshiftQueryId", 0);
-    cJSON_AddItemToArray(subs, s);
-  }
-  cJSON_Delete(sqls);
-  return subs;
+  memset(row, 0, sizeof(*row));
+  row->id = col_text(st, C_ID);
+  row->database = col_text(st, C_DB);
+  row->sqls = col_text(st, C_SQLS);
+  row->params = col_text(st, C_PARAMS);
+  row->status = col_text(st, C_STATUS);
+  row->error = col_text(st, C_ERROR);
+  row->subs = col_text(st, C_SUBS);
+  row->result = col_text(st, C_RESULT);
+  row->is_batch = sqlite3_column_int(st, C_BATCH) != 0;
+  row->has_rs = sqlite3_column_int(st, C_HASRS) != 0;
+  row->created_ms = sqlite3_column_int64(st, C_CREATED);
+  row->updated_ms = sqlite3_column_int64(st, C_UPDATED);
+  row->duration_ns = sqlite3_column_int64(st, C_DURATION);
+  row->rows = sqlite3_column_int64(st, C_ROWS);
+  row->size = sqlite3_column_int64(st, C_SIZE);
 }
 
-static int do_describe(job *j, sqlite3 *db, sw_err *err)
+static int do_read(job *j, sqlite3 *db, sw_err *err)
 {
   sqlite3_stmt *st = NULL;
-  cJSON *r = NULL, *subs = NULL, *sqls = NULL, *s;
   char base[SW_WH_ID_MAX];
-  sw_buf qs = SW_BUF_INIT(0);
-  int sub, rc, i = 0;
-  bool batch;
+  sw_wh_row row;
+  int sub, rc;
 
   rc = sw__wh_parse_id(j->id, base, &sub, err);
   if (rc < 0)
-    goto done;
+    return rc;
   rc = read_row(db, base, &st, err);
   if (rc < 0)
-    goto done;
-  batch = sqlite3_column_int(st, C_BATCH) != 0;
-  if (sub > 0) {
-    subs = batch ? row_subs(st) : NULL;
-    s = subs ? cJSON_DetachItemFromArray(subs, sub - 1) : NULL;
-    if (!s) {
-      rc = sw_err_set(err, SW_ENOTFOUND, SW_ORIGIN_NONE, 0,
-                      "Query does not exist: %s", j->id);
-      goto done;
-    }
-    cJSON_DeleteItemFromObjectCaseSensitive(s, "_result");
-    j->response = s;
-    goto done;
-  }
-
-  r = cJSON_CreateObject();
-  cJSON_AddStringToObject(r, "Id", base);
-  cJSON_AddStringToObject(r, "Status", col_text(st, C_STATUS));
-  if (col_text(st, C_ERROR))
-    cJSON_AddStringToObject(r, "Error", col_text(st, C_ERROR));
-  cJSON_AddItemToObject(r, "CreatedAt",
-                        json_iso(sqlite3_column_int64(st, C_CREATED)));
-  cJSON_AddItemToObject(r, "UpdatedAt",
-                        json_iso(sqlite3_column_int64(st, C_UPDATED)));
-  cJSON_AddNumberToObject(r, "Duration",
-                          (double)sqlite3_column_int64(st, C_DURATION));
-  cJSON_AddBoolToObject(r, "HasResultSet",
-                        sqlite3_column_int(st, C_HASRS) != 0);
-  cJSON_AddNumberToObject(r, "ResultRows",
-                          (double)sqlite3_column_int64(st, C_ROWS));
-  cJSON_AddNumberToObject(r, "ResultSize",
-                          (double)sqlite3_column_int64(st, C_SIZE));
-  sqls = cJSON_Parse(col_text(st, C_SQLS) ? col_text(st, C_SQLS) : "[]");
-  cJSON_ArrayForEach(s, sqls) {
-    if (cJSON_IsString(s) &&
-        ((i++ > 0 && (rc = sw_buf_puts(&qs, "; ", err)) < 0) ||
-         (rc = sw_buf_puts(&qs, s->valuestring, err)) < 0))
-      goto done;
-  }
-  cJSON_AddStringToObject(r, "QueryString", qs.ptr ? qs.ptr : "");
-  if (col_text(st, C_PARAMS))
-    cJSON_AddItemToObject(r, "QueryParameters",
-                          cJSON_Parse(col_text(st, C_PARAMS)));
-  if (col_text(st, C_DB))
-    cJSON_AddStringToObject(r, "Database", col_text(st, C_DB));
-  cJSON_AddNumberToObject(r, "RedshiftPid", 0);
-  cJSON_AddNumberToObject(r, "RedshiftQueryId", 0);
-  cJSON_AddStringToObject(r, "ResultFormat", "JSON");
-  if (batch) {
-    subs = row_subs(st);
-    cJSON_ArrayForEach(s, subs)
-      cJSON_DeleteItemFromObjectCaseSensitive(s, "_result");
-    cJSON_AddItemToObject(r, "SubStatements", subs);
-    subs = NULL;
-  }
-  j->response = r;
-  r = NULL;
-
-done:
+    return rc;
+  row_view(st, &row);
+  if (j->kind == JOB_DESCRIBE)
+    rc = sw__wh_describe_json(&row, j->id, &j->response, err);
+  else
+    rc = sw__wh_result_json(&row, j->id, j->offset, &j->response, err);
   sqlite3_finalize(st);
-  cJSON_Delete(r);
-  cJSON_Delete(subs);
-  cJSON_Delete(sqls);
-  sw_buf_dispose(&qs);
-  return rc;
-}
-
-static int do_result(job *j, sqlite3 *db, sw_err *err)
-{
-  sqlite3_stmt *st = NULL;
-  cJSON *subs = NULL, *res = NULL, *owned = NULL, *records, *page = NULL;
-  cJSON *r, *s;
-  const char *status;
-  char base[SW_WH_ID_MAX];
-  int sub, rc, total, k;
-  char tok[32];
-
-  rc = sw__wh_parse_id(j->id, base, &sub, err);
-  if (rc < 0)
-    goto done;
-  rc = read_row(db, base, &st, err);
-  if (rc < 0)
-    goto done;
-  status = col_text(st, C_STATUS);
-  if (strcmp(status, "FINISHED") != 0) {
-    rc = sw_err_set(err, SW_EINVAL, SW_ORIGIN_NONE, 0,
-                    "Query does not have result. Please check query "
-                    "status (%s is %s).", j->id, status);
-    goto done;
-  }
-  if (sub > 0) {
-    subs = sqlite3_column_int(st, C_BATCH) ? row_subs(st) : NULL;
-    s = subs ? cJSON_GetArrayItem(subs, sub - 1) : NULL;
-    if (!s) {
-      rc = sw_err_set(err, SW_ENOTFOUND, SW_ORIGIN_NONE, 0,
-                      "Query does not exist: %s", j->id);
-      goto done;
-    }
-    res = sw_json_get(s, "_result");
-  } else if (col_text(st, C_RESULT)) {
-    res = owned = cJSON_Parse(col_text(st, C_RESULT));
-  }
-  if (!res) {
-    rc = sw_err_set(err, SW_EINVAL, SW_ORIGIN_NONE, 0,
-                    "Query does not have result. Statement %s returned no "
-                    "result set.", j->id);
-    goto done;
-  }
-  records = sw_json_get(res, "Records");
-  total = cJSON_GetArraySize(records);
-  if (j->offset > total) {
-    rc = sw_err_set(err, SW_EINVAL, SW_ORIGIN_NONE, 0,
-                    "invalid NextToken for statement %s", j->id);
-    goto done;
-  }
-  page = cJSON_CreateArray();
-  for (k = (int)j->offset; k < total && k < j->offset + PAGE_ROWS; k++)
-    cJSON_AddItemToArray(page,
-                         sw_json_dup(cJSON_GetArrayItem(records, k)));
-  r = cJSON_CreateObject();
-  cJSON_AddItemToObject(r, "Records", page);
-  page = NULL;
-  cJSON_AddItemToObject(r, "ColumnMetadata",
-                        sw_json_dup(sw_json_get(res, "ColumnMetadata")));
-  cJSON_AddNumberToObject(r, "TotalNumRows", total);
-  if (k < total) {
-    snprintf(tok, sizeof(tok), "%d", k);
-    cJSON_AddStringToObject(r, "NextToken", tok);
-  }
-  j->response = r;
-
-done:
-  sqlite3_finalize(st);
-  cJSON_Delete(subs);
-  cJSON_Delete(owned);
-  cJSON_Delete(page);
   return rc;
 }
 
@@ -1105,6 +920,165 @@ static int do_cancel_lookup(job *j, sqlite3 *db, sw_err *err)
                   "Could not cancel a query that is already in %s state.",
                   col_text(st, C_STATUS));
   sqlite3_finalize(st);
+  return rc;
+}
+
+/* ---- bulk load (worker) ------------------------------------------------ */
+
+#define LOAD_CHUNK (256u << 10) /* bytes per read */
+
+typedef struct load_ctx {
+  job *j;
+  sqlite3_stmt *st;
+  size_t col;          /* fields of the current record so far */
+  long long record;    /* records seen, header included */
+  int rc;              /* first failure, or 0 */
+  sw_err *err;
+} load_ctx;
+
+/* libcsv field callback: bind it (NULL for an empty unquoted field). */
+static void load_field(void *s, size_t len, void *data)
+{
+  load_ctx *lc = data;
+  int col;
+
+  if (lc->rc < 0 || (lc->j->load.header && lc->record == 0))
+    return;
+  col = (int)lc->col++;
+  if (lc->col > lc->j->load.n_columns)
+    return; /* too wide: reported at the end of the record */
+  if (!s)
+    sqlite3_bind_null(lc->st, col + 1);
+  else
+    sqlite3_bind_text(lc->st, col + 1, s, (int)len, SQLITE_TRANSIENT);
+}
+
+/* libcsv record callback: insert the bound row. */
+static void load_record(int c, void *data)
+{
+  load_ctx *lc = data;
+  sqlite3 *db = sqlite3_db_handle(lc->st);
+
+  (void)c;
+  if (lc->rc < 0)
+    return;
+  if (lc->j->load.header && lc->record++ == 0) {
+    lc->col = 0;
+    return;
+  }
+  if (!lc->j->load.header)
+    lc->record++;
+  if (lc->col != lc->j->load.n_columns) {
+    lc->rc = sw_err_set(lc->err, SW_EINVAL, SW_ORIGIN_NONE, 0,
+                        "bulk load into %s: record %lld has %zu fields, "
+                        "expected %zu", lc->j->load.table, lc->record,
+                        lc->col, lc->j->load.n_columns);
+    return;
+  }
+  if (sqlite3_step(lc->st) != SQLITE_DONE) {
+    lc->rc = db_fail(db, lc->err, "bulk load");
+    sw_err_prefix(lc->err, "record %lld: ", lc->record);
+    return;
+  }
+  sqlite3_reset(lc->st);
+  sqlite3_clear_bindings(lc->st);
+  lc->col = 0;
+  lc->j->load_rows++;
+}
+
+/* One transaction of prepared INSERTs, fed by libcsv from the reader. */
+static int do_load(job *j, sqlite3 *db, sw_err *err)
+{
+  struct csv_parser p;
+  load_ctx lc;
+  sw_buf sql = SW_BUF_INIT(0);
+  char *buf = NULL;
+  size_t i, n = 0;
+  bool parser = false;
+  int rc;
+
+  memset(&lc, 0, sizeof(lc));
+  lc.j = j;
+  lc.err = err;
+  rc = sw_buf_puts(&sql, "INSERT INTO ", err);
+  if (rc == 0)
+    rc = sw__wh_quote_ident(&sql, j->load.table, err);
+  for (i = 0; rc == 0 && i < j->load.n_columns; i++) {
+    rc = sw_buf_puts(&sql, i ? ", " : " (", err);
+    if (rc == 0)
+      rc = sw__wh_quote_ident(&sql, j->load.columns[i], err);
+  }
+  if (rc == 0)
+    rc = sw_buf_puts(&sql, ") VALUES (", err);
+  for (i = 0; rc == 0 && i < j->load.n_columns; i++)
+    rc = sw_buf_puts(&sql, i ? ", ?" : "?", err);
+  if (rc == 0)
+    rc = sw_buf_puts(&sql, ")", err);
+  if (rc < 0)
+    goto done;
+  rc = db_exec(db, "BEGIN IMMEDIATE", err);
+  if (rc < 0)
+    goto done;
+  if (sqlite3_prepare_v2(db, sql.ptr, -1, &lc.st, NULL) != SQLITE_OK) {
+    rc = db_fail(db, err, "bulk load");
+    goto done;
+  }
+  if (csv_init(&p, CSV_STRICT | CSV_APPEND_NULL | CSV_EMPTY_IS_NULL) != 0) {
+    rc = sw_err_set(err, SW_EIO, SW_ORIGIN_NONE, 0,
+                    "bulk load: cannot initialise the CSV parser");
+    goto done;
+  }
+  parser = true;
+  csv_set_realloc_func(&p, sw_realloc);
+  csv_set_free_func(&p, sw_free);
+  buf = sw_malloc(LOAD_CHUNK);
+  for (;;) {
+    uv_mutex_lock(&j->wh->mu);
+    rc = j->wh->closing_w ? -1 : 0;
+    uv_mutex_unlock(&j->wh->mu);
+    if (rc < 0) {
+      rc = sw_err_set(err, SW_ECANCELED, SW_ORIGIN_NONE, 0,
+                      "the warehouse is closing");
+      goto done;
+    }
+    n = 0;
+    rc = j->load.read(j->load.read_payload, buf, LOAD_CHUNK, &n, err);
+    if (rc < 0)
+      goto done;
+    if (n == 0)
+      break;
+    if (csv_parse(&p, buf, n, load_field, load_record, &lc) != n &&
+        lc.rc == 0)
+      lc.rc = sw_err_set(err, SW_EINVAL, SW_ORIGIN_NONE, 0,
+                         "bulk load into %s: malformed CSV after record "
+                         "%lld: %s", j->load.table, lc.record,
+                         csv_strerror(csv_error(&p)));
+    if (lc.rc < 0) {
+      rc = lc.rc;
+      goto done;
+    }
+  }
+  if (csv_fini(&p, load_field, load_record, &lc) != 0 && lc.rc == 0)
+    lc.rc = sw_err_set(err, SW_EINVAL, SW_ORIGIN_NONE, 0,
+                       "bulk load into %s: malformed CSV at the end: %s",
+                       j->load.table, csv_strerror(csv_error(&p)));
+  rc = lc.rc;
+  if (rc < 0)
+    goto done;
+  sqlite3_finalize(lc.st);
+  lc.st = NULL;
+  rc = db_exec(db, "COMMIT", err);
+
+done:
+  if (parser)
+    csv_free(&p);
+  sqlite3_finalize(lc.st);
+  if (!sqlite3_get_autocommit(db))
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+  if (rc < 0)
+    j->load_rows = 0;
+  sw_free(buf);
+  sw_buf_dispose(&sql);
   return rc;
 }
 
@@ -1126,9 +1100,10 @@ static void work_cb(uv_work_t *w)
   switch (j->kind) {
   case JOB_INSERT: j->rc = do_insert(j, db, &j->err); break;
   case JOB_RUN: do_run(j, db, &j->err); break;
-  case JOB_DESCRIBE: j->rc = do_describe(j, db, &j->err); break;
-  case JOB_RESULT: j->rc = do_result(j, db, &j->err); break;
+  case JOB_DESCRIBE:
+  case JOB_RESULT: j->rc = do_read(j, db, &j->err); break;
   case JOB_CANCEL: j->rc = do_cancel_lookup(j, db, &j->err); break;
+  case JOB_LOAD: j->rc = do_load(j, db, &j->err); break;
   case JOB_NOOP: break;
   }
   conn_put(j->wh, db);
@@ -1310,6 +1285,17 @@ static void after_work_cb(uv_work_t *w, int status)
       j->json_cb(NULL, resp, j->payload);
     }
     break;
+  case JOB_LOAD:
+    if (wh->closing) {
+      sw_err_set(&e, SW_ECANCELED, SW_ORIGIN_NONE, 0,
+                 "the warehouse is closing");
+      j->load_cb(&e, 0, j->payload);
+    } else if (j->rc < 0) {
+      j->load_cb(&j->err, 0, j->payload);
+    } else {
+      j->load_cb(NULL, j->load_rows, j->payload);
+    }
+    break;
   case JOB_NOOP: break;
   }
   job_free(j);
@@ -1446,6 +1432,24 @@ static int sq_cancel(void *impl, const char *id, sw_wh_json_cb cb,
   if (r->running)
     sqlite3_interrupt(r->running);
   uv_mutex_unlock(&wh->mu);
+  return 0;
+}
+
+static int sq_bulk_load(void *impl, const sw_wh_bulk_load *req,
+                        sw_wh_load_cb cb, void *payload, sw_err *err)
+{
+  wh_sqlite *wh = impl;
+  job *j;
+
+  if (wh->closing)
+    return closing_err(err);
+  j = job_new(wh, JOB_LOAD);
+  j->load = *req;
+  j->load_cb = cb;
+  j->payload = payload;
+  /* A writer like a batch: queued behind runs, one writer at a time. */
+  enqueue(&wh->rq_head, &wh->rq_tail, j);
+  pump(wh);
   return 0;
 }
 
@@ -1609,6 +1613,6 @@ done:
 }
 
 const sw_wh_driver_ops sw__wh_sqlite_ops = {
-    SW_WH_OPS_VERSION, "sqlite", sq_open,   sq_close,
-    sq_submit,         sq_describe, sq_result, sq_cancel,
+    SW_WH_OPS_VERSION, "sqlite",    sq_open,   sq_close,     sq_submit,
+    sq_describe,       sq_result, sq_cancel, sq_bulk_load,
 };

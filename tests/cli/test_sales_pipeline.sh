@@ -57,6 +57,6 @@ n=$(sq "$H2/state.db" "SELECT count(*) FROM tasks WHERE execution_id = '$id' AND
 n=$(sq "$WH2" "SELECT group_concat(step || ':' || n, ' ') FROM (SELECT step, count(*) n FROM etl_batch_log GROUP BY step ORDER BY step)")
 [ "$n" = "fact_store_sales:1 scd1_customer_address:1 scd2_item:1 setup:1" ] && ok "each batch committed once: $n" || bad "batches committed: $n"
 check_invariants "$WH2" 2021-06-26 "redriven run"
-n=$(sq "$H2/state.db" "SELECT count(*) FROM events e JOIN executions x ON x.seq = e.exec_seq WHERE x.id = '$id' AND e.type = 'ExecutionRedriven'")
+n=$(sq "$H2/state.db" "SELECT count(*) FROM events e JOIN executions x ON x.seq = (e.key >> 32) WHERE x.id = '$id' AND e.type = 'ExecutionRedriven'")
 [ "$n" = 1 ] && ok "history records ExecutionRedriven" || bad "ExecutionRedriven events: $n"
 finish

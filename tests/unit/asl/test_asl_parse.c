@@ -821,6 +821,21 @@ SW_TEST(asl_parse__map_rules)
                            "'StartAt':'I','States':{'I':{" PASS_END "}}}")),
                    "x.json: /States/A/ItemProcessor/ProcessorConfig/Mode: "
                    "expected \"INLINE\" or \"DISTRIBUTED\"");
+  /* AWS accepts ProcessorConfig in a legacy Iterator too. */
+  SW_ASSERT_STR_EQ(bad(ONE("'Type':'Map','End':true,'Iterator':{"
+                           "'ProcessorConfig':{'Mode':'INLINE'},"
+                           "'StartAt':'I','States':{'I':{" PASS_END "}}}")),
+                   "(valid)");
+  SW_ASSERT_STR_EQ(bad(ONE("'Type':'Map','End':true,'Iterator':{"
+                           "'ProcessorConfig':{'Mode':'DISTRIBUTED'},"
+                           "'StartAt':'I','States':{'I':{" PASS_END "}}}")),
+                   "x.json: /States/A/Iterator/ProcessorConfig/Mode: "
+                   "distributed Map is not supported yet");
+  SW_ASSERT_STR_EQ(bad(ONE("'Type':'Map','End':true,'Iterator':{"
+                           "'ProcessorConfig':{'Mode':'INLINE','X':1},"
+                           "'StartAt':'I','States':{'I':{" PASS_END "}}}")),
+                   "x.json: /States/A/Iterator/ProcessorConfig/X: field not "
+                   "allowed in ProcessorConfig");
   SW_ASSERT_STR_EQ(bad(ONE("'Type':'Map','End':true," ITER
                            ",'ItemReader':{'Resource':'x'}")),
                    "x.json: /States/A/ItemReader: distributed Map is not "

@@ -91,6 +91,21 @@ SW_TEST(paths_jsonpath__filters)
   EXPECT_PATH("$.items[?(@.k <= 'a')].n", "[1]");
   EXPECT_PATH("$.items[?(@.missing == null)].n", "[]");
   EXPECT_PATH("$.items[?(@.n == $.a.b[4])].k", "[\"b\"]");
+  /* asl-path-validator: a bare name on the right is a string. */
+  EXPECT_PATH("$.items[?(@.k == b)].n", "[5]");
+  EXPECT_PATH("$.items[?(@.k != b && @.n > 1)].n", "[9]");
+  EXPECT_PATH("$.items[?(@.k == nullish)].n", "[]");
+}
+
+SW_TEST(paths_jsonpath__script_length_index)
+{
+  /* "[(@.length-N)]" is the N-th element from the end. */
+  EXPECT_PATH("$.a.b[(@.length-1)]", "5");
+  EXPECT_PATH("$.a.b[( @.length - 2 )]", "4");
+  EXPECT_PATH("$.items[(@.length-1)].k", "\"c\"");
+  EXPECT_PATH("$.a.b[(@.length-9)]",
+              "ERR: Invalid path '$.a.b[(@.length-9)]' : No results for "
+              "path: $['a']['b'][-9]");
 }
 
 SW_TEST(paths_jsonpath__variables)
@@ -176,6 +191,16 @@ SW_TEST(paths_jsonpath__compile_errors)
   SW_ASSERT_ERR(sw_path_compile(&p, "$.a[", SW_PATH_PATH, &err), SW_EINVAL);
   SW_ASSERT_ERR(sw_path_compile(&p, "$.a['x", SW_PATH_PATH, &err), SW_EINVAL);
   SW_ASSERT_ERR(sw_path_compile(&p, "$.a[?(@.x >)]", SW_PATH_PATH, &err),
+                SW_EINVAL);
+  /* A bare name is a value only on the right of a comparison. */
+  SW_ASSERT_ERR(sw_path_compile(&p, "$.a[?(x == @.y)]", SW_PATH_PATH, &err),
+                SW_EINVAL);
+  SW_ASSERT_ERR(sw_path_compile(&p, "$.a[(@.size-1)]", SW_PATH_PATH, &err),
+                SW_EINVAL);
+  SW_ASSERT_STR_CONTAINS(err.msg, "only '(@.length-N)' is supported");
+  SW_ASSERT_ERR(sw_path_compile(&p, "$.a[(@.length-0)]", SW_PATH_PATH, &err),
+                SW_EINVAL);
+  SW_ASSERT_ERR(sw_path_compile(&p, "$.a[(@.length+1)]", SW_PATH_PATH, &err),
                 SW_EINVAL);
   SW_ASSERT_ERR(sw_path_compile(&p, "$.a[*]", SW_PATH_REFERENCE, &err),
                 SW_EINVAL);

@@ -156,7 +156,7 @@ SW_TEST(paths_intrinsics__encoding_hash_math_strings)
             "States.Hash: the algorithm must be one of MD5, SHA-1, "
             "SHA-256, SHA-384, SHA-512");
   EXPECT_FN("States.MathAdd($.a, -3)", "{\"a\":10}", "7");
-  EXPECT_FN_ERR("States.MathAdd(1.5, 1)", "{}",
+  EXPECT_FN_ERR("States.MathAdd($.a, 1)", "{\"a\":1.5}",
             "States.MathAdd: both arguments must be integers");
   EXPECT_FN("States.StringSplit('a,b, c', ',')", "{}",
             "[\"a\",\"b\",\" c\"]");
@@ -283,4 +283,79 @@ SW_TEST(paths_template__conformance_pass_parameters)
   sw_free(root);
   SW_ASSERT(ran >= 40);
   SW_ASSERT_EQ(failed, 0);
+}
+
+/* Literal and nested-call arguments of the wrong type are rejected when
+ * the template is compiled (validation), naming the argument. */
+SW_TEST(paths_intrinsics__argument_types_at_compile_time)
+{
+  EXPECT_FN_ERR("States.MathAdd(1,'-1')", "{}",
+                "field 'r.$': invalid intrinsic function call "
+                "'States.MathAdd(1,'-1')': argument 2 of States.MathAdd must "
+                "be an integer, not a string");
+  EXPECT_FN_ERR("States.MathAdd(1.5, 1)", "{}",
+                "field 'r.$': invalid intrinsic function call "
+                "'States.MathAdd(1.5, 1)': argument 1 of States.MathAdd must "
+                "be an integer, not a number");
+  EXPECT_FN_ERR("States.ArrayLength(States.Format('{}', 1))", "{}",
+                "field 'r.$': invalid intrinsic function call "
+                "'States.ArrayLength(States.Format('{}', 1))': argument 1 of "
+                "States.ArrayLength must be an array, not a string");
+  EXPECT_FN_ERR("States.Array(States.MathAdd(true, 1))", "{}",
+                "field 'r.$': invalid intrinsic function call "
+                "'States.Array(States.MathAdd(true, 1))': argument 1 of "
+                "States.MathAdd must be an integer, not a boolean");
+  EXPECT_FN_ERR("States.JsonMerge($.a, 'x', false)", "{}",
+                "field 'r.$': invalid intrinsic function call "
+                "'States.JsonMerge($.a, 'x', false)': argument 2 of "
+                "States.JsonMerge must be a JSON object, not a string");
+  EXPECT_FN_ERR("States.Format(null)", "{}",
+                "field 'r.$': invalid intrinsic function call "
+                "'States.Format(null)': argument 1 of States.Format must be "
+                "a string, not null");
+  /* Paths and calls whose result type depends on the data are checked
+   * when evaluated. */
+  EXPECT_FN("States.MathAdd($.a, States.ArrayLength($.l))",
+            "{\"a\":1,\"l\":[1,2]}", "3");
+  EXPECT_FN("States.MathAdd(States.ArrayGetItem($.l, 0), 1)",
+            "{\"l\":[4]}", "5");
+  EXPECT_FN_ERR("States.MathAdd(States.ArrayGetItem($.l, 0), 1)",
+                "{\"l\":[\"x\"]}",
+                "States.MathAdd: both arguments must be integers");
+}
+
+/* ArrayUnique and ArrayContains compare deep values in linear time (not
+ * cJSON_Compare, which takes 2^depth steps on nested objects), objects by
+ * member name in any order. */
+SW_TEST(paths_intrinsics__deep_equality_is_linear)
+{
+  sw_buf b = SW_BUF_INIT(0);
+  char *call;
+  int i;
+
+  EXPECT_FN("States.ArrayUnique($.l)",
+            "{\"l\":[{\"a\":1,\"b\":[1,2]},{\"b\":[1,2],\"a\":1},1,1.0,"
+            "\"1\",{\"a\":1},[1,2],[2,1],null,null,true]}",
+            "[{\"a\":1,\"b\":[1,2]},1,\"1\",{\"a\":1},[1,2],[2,1],null,"
+            "true]");
+  EXPECT_FN("States.ArrayContains($.l, $.v)",
+            "{\"l\":[1,{\"x\":{\"y\":2,\"z\":3}}],\"v\":{\"x\":{\"z\":3,"
+            "\"y\":2}}}",
+            "true");
+  EXPECT_FN("States.ArrayContains($.l, $.v)",
+            "{\"l\":[{\"x\":1,\"y\":2}],\"v\":{\"x\":1}}", "false");
+  /* 500 nested objects, twice: instant. */
+  (void)sw_buf_puts(&b, "{\"d\":", NULL);
+  for (i = 0; i < 500; i++)
+    (void)sw_buf_puts(&b, "{\"a\":", NULL);
+  (void)sw_buf_puts(&b, "1", NULL);
+  for (i = 0; i < 500; i++)
+    (void)sw_buf_puts(&b, "}", NULL);
+  (void)sw_buf_puts(&b, "}", NULL);
+  call = tmpl_text("{\"r.$\":\"States.ArrayLength(States.ArrayUnique("
+                   "States.Array($.d, $.d, $.d.a)))\"}",
+                   b.ptr);
+  SW_ASSERT_STR_EQ(call, "{\"r\":2}");
+  sw_free(call);
+  sw_buf_dispose(&b);
 }

@@ -1,0 +1,590 @@
+// SPDX-License-Identifier: MIT
+// A Redshift Data API peer for stepwise's tests: an HTTP server on
+// 127.0.0.1 that checks every request the way AWS would and runs the SQL
+// on PostgreSQL.
+//
+//   node tests/peers/data_api/server.mjs [--port N] [--pg DSN] [--step-ms N]
+//        [--page-rows N] [--log FILE] [--region R]
+//
+// Prints "listening http://127.0.0.1:PORT" as its first stdout line.
+// Environment: SW_TEST_PG_DSN (PostgreSQL, when --pg is not given);
+// DATAAPI_ACCESS_KEY_ID / DATAAPI_SECRET_ACCESS_KEY (the test credentials,
+// default AKIDSTEPWISETEST / stepwise-test-secret); DATAAPI_SESSION_AKID,
+// DATAAPI_SESSION_SECRET, DATAAPI_SESSION_TOKEN (temporary credentials that
+// must come with X-Amz-Security-Token).
+//
+// Checks, in AWS's order: SigV4 (recomputed with @smithy/signature-v4 from
+// the signed headers and the body; 403 UnrecognizedClientException /
+// InvalidSignatureException), X-Amz-Target and Content-Type, the body
+// against botocore's service-2.json (required members, types, enums,
+// lengths, ranges, patterns, unknown members: 400 ValidationException),
+// then the operation's own rules (cluster or workgroup, parameters used).
+//
+// Statements: an Id per submit; a repeated ClientToken answers with the
+// first statement's Id and runs nothing. Status goes SUBMITTED -> PICKED ->
+// STARTED -> FINISHED (FAILED with PostgreSQL's message, ABORTED after
+// CancelStatement), one --step-ms apart; a batch runs in one transaction.
+// :name parameters become $n (one number per occurrence).
+//
+// Control (peer only, unsigned), under /__peer/:
+//   POST /__peer/fault  {"kind": "throttle"|"500"|"reset"|"slow"|"delay",
+//                        "count": N, "action": "DescribeStatement"?,
+//                        "skip": N (let the first N matching pass),
+//                        "after": bool (run the request, then fail the
+//                        response; slow and delay always do),
+//                        "slow_ms": N (slow: per byte), "delay_ms": N}
+//   POST /__peer/config {"step_ms": N, "page_rows": N}
+//   GET  /__peer/statements   every statement with its run count
+//   GET  /__peer/stats        request count and rate, and the lateness of
+//                             each DescribeStatement after the 1 s Wait
+//                             that should precede it (ms past 1000 since
+//                             the previous answer for that Id; p50/p99/max)
+// The --log file gets one JSON line per submit, dedupe and run outcome.
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+
+import { Sha256 } from '@aws-crypto/sha256-js';
+import { SignatureV4 } from '@smithy/signature-v4';
+import pg from 'pg';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+// ---- options --------------------------------------------------------------
+const opt = { port: 0, pg: process.env.SW_TEST_PG_DSN, stepMs: 10,
+              pageRows: 1000, log: null, region: 'us-east-1',
+              model: null };
+for (let i = 2; i < process.argv.length; i++) {
+  const a = process.argv[i], v = process.argv[i + 1];
+  if (a === '--port') { opt.port = Number(v); i++; }
+  else if (a === '--pg') { opt.pg = v; i++; }
+  else if (a === '--step-ms') { opt.stepMs = Number(v); i++; }
+  else if (a === '--page-rows') { opt.pageRows = Number(v); i++; }
+  else if (a === '--log') { opt.log = v; i++; }
+  else if (a === '--region') { opt.region = v; i++; }
+  else if (a === '--model') { opt.model = v; i++; }
+  else { console.error(`data_api peer: unknown argument ${a}`); process.exit(2); }
+}
+if (!opt.pg) { console.error('data_api peer: no PostgreSQL (SW_TEST_PG_DSN or --pg)'); process.exit(2); }
+
+const modelPath = opt.model || process.env.SW_DATAAPI_MODEL ||
+  path.resolve(here, '../../../../shared/reference/botocore/redshift-data/service-2.json');
+const model = JSON.parse(fs.readFileSync(modelPath, 'utf8'));
+const shapes = model.shapes;
+
+const keys = new Map();
+keys.set(process.env.DATAAPI_ACCESS_KEY_ID || 'AKIDSTEPWISETEST',
+         { secret: process.env.DATAAPI_SECRET_ACCESS_KEY || 'stepwise-test-secret' });
+if (process.env.DATAAPI_SESSION_AKID)
+  keys.set(process.env.DATAAPI_SESSION_AKID,
+           { secret: process.env.DATAAPI_SESSION_SECRET || '',
+             token: process.env.DATAAPI_SESSION_TOKEN || '' });
+
+// Dates and timestamps as PostgreSQL prints them (stringValue), not JS Dates.
+for (const oid of [1082, 1114, 1184, 1083, 1266])
+  pg.types.setTypeParser(oid, (v) => v);
+const pool = new pg.Pool({ connectionString: opt.pg, max: 16 });
+pool.on('error', () => {});
+
+const logStream = opt.log ? fs.createWriteStream(opt.log, { flags: 'a' }) : null;
+function log(ev) { if (logStream) logStream.write(JSON.stringify(ev) + '\n'); }
+
+// ---- errors ----------------------------------------------------------------
+class ApiError extends Error {
+  constructor(status, type, message) { super(message); this.status = status; this.type = type; }
+}
+const validation = (m) => new ApiError(400, 'ValidationException', m);
+
+// ---- model validation --------------------------------------------------------
+function describeValue(v) {
+  if (typeof v === 'string') return `'${v.length > 60 ? v.slice(0, 60) + '...' : v}'`;
+  return JSON.stringify(v);
+}
+
+function validateShape(shapeName, v, where, errors) {
+  const s = shapes[shapeName];
+  const at = where || 'request';
+  const fail = (c) => errors.push(`Value ${describeValue(v)} at '${at}' failed to satisfy constraint: ${c}`);
+  switch (s.type) {
+  case 'structure': {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) { fail('Member must be a structure'); return; }
+    for (const r of s.required || [])
+      if (v[r] === undefined || v[r] === null)
+        errors.push(`Value null at '${where ? where + '.' : ''}${r}' failed to satisfy constraint: Member must not be null`);
+    for (const [k, val] of Object.entries(v)) {
+      const m = s.members[k];
+      if (!m) { errors.push(`Unknown member '${k}' at '${at}'`); continue; }
+      if (val === null) continue;
+      validateShape(m.shape, val, where ? `${where}.${k}` : k, errors);
+    }
+    if (s.union && Object.keys(v).length !== 1) fail('Member must set exactly one union member');
+    return;
+  }
+  case 'list':
+    if (!Array.isArray(v)) { fail('Member must be a list'); return; }
+    if (s.min !== undefined && v.length < s.min) fail(`Member must have length greater than or equal to ${s.min}`);
+    if (s.max !== undefined && v.length > s.max) fail(`Member must have length less than or equal to ${s.max}`);
+    v.forEach((x, i) => validateShape(s.member.shape, x, `${at}.${i + 1}.member`, errors));
+    return;
+  case 'map':
+    if (typeof v !== 'object' || Array.isArray(v)) { fail('Member must be a map'); return; }
+    return;
+  case 'string':
+    if (typeof v !== 'string') { fail('Member must be a string'); return; }
+    if (s.min !== undefined && v.length < s.min) fail(`Member must have length greater than or equal to ${s.min}`);
+    if (s.max !== undefined && v.length > s.max) fail(`Member must have length less than or equal to ${s.max}`);
+    if (s.enum && !s.enum.includes(v)) fail(`Member must satisfy enum value set: [${s.enum.join(', ')}]`);
+    if (s.pattern && !new RegExp(`^(?:${s.pattern})$`).test(v)) fail(`Member must satisfy regular expression pattern: ${s.pattern}`);
+    return;
+  case 'integer': case 'long':
+    if (typeof v !== 'number' || !Number.isInteger(v)) { fail('Member must be an integer'); return; }
+    if (s.min !== undefined && v < s.min) fail(`Member must have value greater than or equal to ${s.min}`);
+    if (s.max !== undefined && v > s.max) fail(`Member must have value less than or equal to ${s.max}`);
+    return;
+  case 'double': case 'float':
+    if (typeof v !== 'number') fail('Member must be a number');
+    return;
+  case 'boolean':
+    if (typeof v !== 'boolean') fail('Member must be a boolean');
+    return;
+  case 'timestamp':
+    if (typeof v !== 'number') fail('Member must be a timestamp');
+    return;
+  case 'blob':
+    if (typeof v !== 'string') fail('Member must be base64 text');
+    return;
+  default:
+    return;
+  }
+}
+
+function validateInput(op, body) {
+  const input = model.operations[op].input;
+  const errors = [];
+  if (input) validateShape(input.shape, body, '', errors);
+  if (errors.length)
+    throw validation(`${errors.length} validation error${errors.length > 1 ? 's' : ''} detected: ${errors.join('; ')}`);
+}
+
+// ---- SigV4 ------------------------------------------------------------------
+async function checkSignature(req, raw) {
+  const auth = req.headers.authorization;
+  const m = auth && /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})$/.exec(auth);
+  if (!m) throw new ApiError(403, 'IncompleteSignatureException', 'Authorization header requires Credential, SignedHeaders and Signature (AWS4-HMAC-SHA256).');
+  const [, akid, day, region, service, signedList, signature] = m;
+  const key = keys.get(akid);
+  if (!key) throw new ApiError(403, 'UnrecognizedClientException', 'The security token included in the request is invalid.');
+  if (service !== 'redshift-data') throw new ApiError(403, 'InvalidSignatureException', `Credential should be scoped to correct service: 'redshift-data'.`);
+  if (region !== opt.region) throw new ApiError(403, 'InvalidSignatureException', `Credential should be scoped to a valid region, not '${region}'.`);
+  const amzDate = req.headers['x-amz-date'];
+  const dm = amzDate && /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(amzDate);
+  if (!dm) throw new ApiError(403, 'IncompleteSignatureException', 'Authorization header requires existence of either a X-Amz-Date or a Date header.');
+  const date = new Date(Date.UTC(+dm[1], dm[2] - 1, +dm[3], +dm[4], +dm[5], +dm[6]));
+  if (amzDate.slice(0, 8) !== day) throw new ApiError(403, 'InvalidSignatureException', 'Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP.');
+  if (Math.abs(Date.now() - date.getTime()) > 15 * 60 * 1000) throw new ApiError(403, 'InvalidSignatureException', 'Signature expired: request time is more than 15 minutes from the server time.');
+  const signed = signedList.split(';');
+  if (!signed.includes('host')) throw new ApiError(403, 'InvalidSignatureException', "'Host' must be a 'SignedHeader' in the AWS Authorization.");
+  if (key.token !== undefined) {
+    if (req.headers['x-amz-security-token'] !== key.token)
+      throw new ApiError(403, 'UnrecognizedClientException', 'The security token included in the request is invalid.');
+    if (!signed.includes('x-amz-security-token'))
+      throw new ApiError(403, 'InvalidSignatureException', 'X-Amz-Security-Token must be signed.');
+  }
+  const headers = {};
+  for (const h of signed) {
+    if (req.headers[h] === undefined) throw new ApiError(403, 'InvalidSignatureException', `Signed header '${h}' is missing.`);
+    headers[h] = req.headers[h];
+  }
+  const [hostname, port] = String(req.headers.host).split(':');
+  const signer = new SignatureV4({
+    credentials: { accessKeyId: akid, secretAccessKey: key.secret, sessionToken: key.token },
+    region, service, sha256: Sha256, applyChecksum: false, uriEscapePath: true,
+  });
+  const out = await signer.sign({ method: req.method, protocol: 'http:', hostname,
+                                  port: port ? Number(port) : undefined,
+                                  path: req.url.split('?')[0], query: {}, headers, body: raw },
+                                { signingDate: date });
+  const got = /Signature=([0-9a-f]{64})/.exec(out.headers.authorization)[1];
+  if (got !== signature)
+    throw new ApiError(403, 'InvalidSignatureException', 'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.');
+}
+
+// ---- SQL helpers ---------------------------------------------------------------
+// :name -> $n, skipping quotes, comments, dollar quotes and ::.
+function bindNames(sql, params) {
+  const values = [], used = new Set();
+  let out = '', i = 0;
+  while (i < sql.length) {
+    const c = sql[i], d = sql[i + 1];
+    if (c === "'" || c === '"') {
+      let j = i + 1;
+      for (;;) {
+        if (j >= sql.length) break;
+        if (sql[j] === c) { if (sql[j + 1] === c) { j += 2; continue; } break; }
+        j++;
+      }
+      out += sql.slice(i, j + 1); i = j + 1;
+    } else if (c === '-' && d === '-') {
+      const j = sql.indexOf('\n', i); const e = j < 0 ? sql.length : j;
+      out += sql.slice(i, e); i = e;
+    } else if (c === '/' && d === '*') {
+      const j = sql.indexOf('*/', i + 2); const e = j < 0 ? sql.length : j + 2;
+      out += sql.slice(i, e); i = e;
+    } else if (c === '$' && /^\$[A-Za-z_]*\$/.test(sql.slice(i))) {
+      const tag = /^\$[A-Za-z_]*\$/.exec(sql.slice(i))[0];
+      const j = sql.indexOf(tag, i + tag.length); const e = j < 0 ? sql.length : j + tag.length;
+      out += sql.slice(i, e); i = e;
+    } else if (c === ':' && d === ':') {
+      out += '::'; i += 2;
+    } else if (c === ':' && /[A-Za-z0-9_]/.test(d || '') && !/[A-Za-z0-9_\]]/.test(sql[i - 1] || ' ')) {
+      const name = /^[A-Za-z0-9_]+/.exec(sql.slice(i + 1))[0];
+      if (!(name in params)) throw validation(`The parameter ${name} in the SQL statement is not defined in Parameters.`);
+      values.push(params[name]); used.add(name);
+      out += `$${values.length}`; i += 1 + name.length;
+    } else { out += c; i++; }
+  }
+  return { text: out, values, used };
+}
+
+const typeNames = { 16: 'bool', 20: 'int8', 21: 'int2', 23: 'int4', 25: 'text', 700: 'float4',
+                    701: 'float8', 1042: 'bpchar', 1043: 'varchar', 1082: 'date', 1114: 'timestamp',
+                    1184: 'timestamptz', 1700: 'numeric', 18: 'char', 19: 'name', 26: 'oid' };
+function field(v, oid) {
+  if (v === null || v === undefined) return { isNull: true };
+  if (oid === 16) return { booleanValue: v };
+  if (oid === 20 || oid === 21 || oid === 23 || oid === 26) return { longValue: Number(v) };
+  if (oid === 700 || oid === 701) return { doubleValue: Number(v) };
+  if (Buffer.isBuffer(v)) return { blobValue: v.toString('base64') };
+  return { stringValue: String(v) };
+}
+function columnMeta(f) {
+  const t = typeNames[f.dataTypeID] || `oid${f.dataTypeID}`;
+  return { name: f.name, label: f.name, typeName: t, nullable: 1, isSigned: ['int2', 'int4', 'int8', 'float4', 'float8', 'numeric'].includes(t),
+           isCaseSensitive: ['text', 'varchar', 'bpchar'].includes(t), isCurrency: false, length: 0,
+           precision: 0, scale: 0, schemaName: '', tableName: '' };
+}
+
+// ---- statements ------------------------------------------------------------------
+const statements = new Map();   // Id -> statement
+const tokens = new Map();       // ClientToken -> Id
+const now = () => Date.now() / 1000;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function newStatement(op, body) {
+  const id = randomUUID();
+  const sqls = op === 'BatchExecuteStatement' ? body.Sqls : [body.Sql];
+  const params = {};
+  for (const p of body.Parameters || []) params[p.name] = p.value;
+  const t = now();
+  const st = {
+    Id: id, op, batch: op === 'BatchExecuteStatement', params, body, token: body.ClientToken,
+    Status: 'SUBMITTED', CreatedAt: t, UpdatedAt: t, Error: undefined, Duration: -1, pid: 0,
+    cancel: false, runs: 0,
+    subs: sqls.map((q, i) => ({ Id: `${id}:${i + 1}`, QueryString: q, Status: 'SUBMITTED', CreatedAt: t,
+                                UpdatedAt: t, Duration: -1, ResultRows: -1, ResultSize: -1,
+                                HasResultSet: false, rows: null, fields: null })),
+  };
+  // Every :name must have a value; a batch must use every parameter.
+  const used = new Set();
+  st.bound = st.subs.map((s) => { const b = bindNames(s.QueryString, params); b.used.forEach((n) => used.add(n)); return b; });
+  for (const n of Object.keys(params))
+    if (!used.has(n)) throw validation(`The parameter ${n} is not used in any SQL statement.`);
+  return st;
+}
+
+function setStatus(st, s) { st.Status = s; st.UpdatedAt = now(); }
+
+async function run(st) {
+  await sleep(opt.stepMs);
+  if (st.cancel) return finishAborted(st);
+  setStatus(st, 'PICKED');
+  await sleep(opt.stepMs);
+  if (st.cancel) return finishAborted(st);
+  let client;
+  try { client = await pool.connect(); } catch (e) {
+    st.Error = `could not connect to the database: ${e.message}`; setStatus(st, 'FAILED'); log({ event: 'run', id: st.Id, token: st.token, status: 'FAILED', error: st.Error }); return;
+  }
+  st.pid = client.processID || 0;
+  setStatus(st, 'STARTED');
+  st.runs++;
+  const t0 = process.hrtime.bigint();
+  let failed = null;
+  try {
+    if (st.batch) await client.query('BEGIN');
+    for (let i = 0; i < st.subs.length; i++) {
+      const sub = st.subs[i], b = st.bound[i];
+      if (st.cancel) throw Object.assign(new Error('Query cancelled on user\'s request'), { aborted: true });
+      sub.Status = 'STARTED'; sub.UpdatedAt = now();
+      const s0 = process.hrtime.bigint();
+      try {
+        const r = await client.query({ text: b.text, values: b.values, rowMode: 'array' });
+        const res = Array.isArray(r) ? r[r.length - 1] : r;
+        sub.Duration = Number(process.hrtime.bigint() - s0);
+        if (res.fields && res.fields.length && res.command === 'SELECT') {
+          sub.HasResultSet = true; sub.fields = res.fields; sub.rows = res.rows;
+          sub.ResultRows = res.rows.length; sub.ResultSize = JSON.stringify(res.rows).length;
+        } else {
+          sub.ResultRows = res.rowCount ?? -1;
+        }
+        sub.Status = 'FINISHED'; sub.UpdatedAt = now();
+      } catch (e) {
+        sub.Status = st.cancel ? 'ABORTED' : 'FAILED'; sub.Error = e.message; sub.UpdatedAt = now();
+        throw e;
+      }
+    }
+    if (st.batch) await client.query('COMMIT');
+  } catch (e) {
+    failed = e;
+    if (st.batch) await client.query('ROLLBACK').catch(() => {});
+    for (const sub of st.subs) if (sub.Status === 'SUBMITTED') { sub.Status = 'ABORTED'; sub.UpdatedAt = now(); }
+  } finally {
+    client.release();
+  }
+  st.Duration = Number(process.hrtime.bigint() - t0);
+  await sleep(opt.stepMs);
+  if (failed && (st.cancel || failed.aborted)) { st.Error = 'Query cancelled on user\'s request'; setStatus(st, 'ABORTED'); }
+  else if (failed) { st.Error = `ERROR: ${failed.message}`; setStatus(st, 'FAILED'); }
+  else setStatus(st, 'FINISHED');
+  log({ event: 'run', id: st.Id, token: st.token, status: st.Status, statements: st.subs.length, error: st.Error });
+}
+
+function finishAborted(st) {
+  st.Error = 'Query cancelled on user\'s request';
+  for (const sub of st.subs) { sub.Status = 'ABORTED'; sub.UpdatedAt = now(); }
+  setStatus(st, 'ABORTED');
+  log({ event: 'run', id: st.Id, token: st.token, status: 'ABORTED' });
+}
+
+function target(st) {
+  const b = st.body, o = { Database: b.Database };
+  for (const k of ['ClusterIdentifier', 'WorkgroupName', 'DbUser', 'SecretArn'])
+    if (b[k] !== undefined) o[k] = b[k];
+  return o;
+}
+
+function findStatement(id) {
+  const m = /^([a-z0-9]{8}(?:-[a-z0-9]{4}){3}-[a-z0-9]{12})(?::(\d{1,2}))?$/.exec(id);
+  const st = m && statements.get(m[1]);
+  if (!st) throw new ApiError(400, 'ResourceNotFoundException', `Query does not exist.`);
+  if (m[2] === undefined) return { st, sub: null };
+  const sub = st.batch ? st.subs[Number(m[2]) - 1] : null;
+  if (!sub) throw new ApiError(400, 'ResourceNotFoundException', `Query does not exist.`);
+  return { st, sub };
+}
+
+function submitResponse(st) {
+  const o = { Id: st.Id, CreatedAt: st.CreatedAt, ...target(st) };
+  if (st.op === 'ExecuteStatement') o.Status = 'SUBMITTED';
+  return o;
+}
+
+// ---- statistics (bench/run_dataapi_poll) ----------------------------------------
+const stats = { requests: 0, first: 0, last: 0, lateness: [] };
+const lastAnswer = new Map(); // Id -> ms when its last answer went out
+function noteRequest(action, body) {
+  const t = Date.now();
+  stats.requests++;
+  if (!stats.first) stats.first = t;
+  stats.last = t;
+  if (action === 'DescribeStatement' && lastAnswer.has(body.Id))
+    stats.lateness.push(t - lastAnswer.get(body.Id) - 1000);
+}
+function statsJson() {
+  const l = [...stats.lateness].sort((a, b) => a - b);
+  const q = (p) => (l.length ? l[Math.min(l.length - 1, Math.floor(p * l.length))] : null);
+  const secs = (stats.last - stats.first) / 1000;
+  return { requests: stats.requests, seconds: secs, requests_per_s: secs > 0 ? stats.requests / secs : null,
+           polls: l.length, lateness_ms: { p50: q(0.5), p99: q(0.99), max: l.length ? l[l.length - 1] : null } };
+}
+
+const ops = {
+  ExecuteStatement: (b) => submit('ExecuteStatement', b),
+  BatchExecuteStatement: (b) => submit('BatchExecuteStatement', b),
+  DescribeStatement(b) {
+    const { st, sub } = findStatement(b.Id);
+    if (sub) {
+      const o = { Id: sub.Id, Status: sub.Status, CreatedAt: sub.CreatedAt, UpdatedAt: sub.UpdatedAt,
+                  Duration: sub.Duration, HasResultSet: sub.HasResultSet, QueryString: sub.QueryString,
+                  ResultRows: sub.ResultRows, ResultSize: sub.ResultSize, RedshiftQueryId: 0, RedshiftPid: st.pid,
+                  ...target(st) };
+      if (sub.Error) o.Error = sub.Error;
+      return o;
+    }
+    const o = { Id: st.Id, Status: st.Status, CreatedAt: st.CreatedAt, UpdatedAt: st.UpdatedAt,
+                Duration: st.Duration, RedshiftPid: st.pid, RedshiftQueryId: 0,
+                HasResultSet: st.subs.some((s) => s.HasResultSet), ...target(st) };
+    if (st.Error) o.Error = st.Error;
+    if (st.batch) {
+      o.ResultRows = -1; o.ResultSize = -1;
+      o.SubStatements = st.subs.map((s) => {
+        const x = { Id: s.Id, Status: s.Status, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
+                    Duration: s.Duration, QueryString: s.QueryString, ResultRows: s.ResultRows,
+                    ResultSize: s.ResultSize, RedshiftQueryId: 0, HasResultSet: s.HasResultSet };
+        if (s.Error) x.Error = s.Error;
+        return x;
+      });
+    } else {
+      const s = st.subs[0];
+      Object.assign(o, { QueryString: s.QueryString, ResultRows: s.ResultRows, ResultSize: s.ResultSize });
+    }
+    if (st.body.Parameters) o.QueryParameters = st.body.Parameters;
+    return o;
+  },
+  GetStatementResult(b) {
+    const { st, sub } = findStatement(b.Id);
+    if (st.batch && !sub) throw validation('Query has multiple statements. Use the Id of a sub-statement (Id:n) to get its result.');
+    const s = sub || st.subs[0];
+    if (s.Status !== 'FINISHED' || !s.HasResultSet)
+      throw new ApiError(400, 'ResourceNotFoundException', 'Query does not have result. Please check query status with DescribeStatement.');
+    let off = 0;
+    if (b.NextToken !== undefined) {
+      off = Number(Buffer.from(b.NextToken, 'base64').toString());
+      if (!Number.isInteger(off) || off < 0 || off > s.rows.length) throw validation('Invalid NextToken.');
+    }
+    const oids = s.fields.map((f) => f.dataTypeID);
+    const page = s.rows.slice(off, off + opt.pageRows).map((r) => r.map((v, i) => field(v, oids[i])));
+    const o = { Records: page, ColumnMetadata: s.fields.map(columnMeta), TotalNumRows: s.rows.length };
+    if (off + opt.pageRows < s.rows.length) o.NextToken = Buffer.from(String(off + opt.pageRows)).toString('base64');
+    return o;
+  },
+  async CancelStatement(b) {
+    const { st } = findStatement(b.Id);
+    if (!['SUBMITTED', 'PICKED', 'STARTED'].includes(st.Status))
+      throw validation(`Could not cancel a query that is already in ${st.Status} state with ID: ${st.Id}`);
+    st.cancel = true;
+    if (st.Status === 'STARTED' && st.pid) await pool.query('SELECT pg_cancel_backend($1)', [st.pid]).catch(() => {});
+    return { Status: true };
+  },
+};
+
+function submit(op, b) {
+  if ((b.ClusterIdentifier === undefined) === (b.WorkgroupName === undefined))
+    throw validation('Either ClusterIdentifier or WorkgroupName must be specified, but not both.');
+  if (b.SecretArn !== undefined && b.DbUser !== undefined)
+    throw validation('Specify either SecretArn or DbUser, not both.');
+  if (b.WorkgroupName !== undefined && b.DbUser !== undefined)
+    throw validation('DbUser is not supported for a workgroup.');
+  if (b.Database === undefined && b.SessionId === undefined)
+    throw validation('Database must be specified.');
+  if (b.ExecutionMode && b.ExecutionMode !== 'TRANSACTION')
+    throw validation('The peer runs batches in TRANSACTION mode only.');
+  for (const s of (b.Sqls || [b.Sql]))
+    if (Buffer.byteLength(s) > 100 * 1024) throw validation('The SQL statement exceeds the maximum statement size of 100 KB.');
+  if (b.ClientToken !== undefined && tokens.has(b.ClientToken)) {
+    const st = statements.get(tokens.get(b.ClientToken));
+    log({ event: 'dedupe', id: st.Id, token: b.ClientToken, op });
+    return submitResponse(st);
+  }
+  const st = newStatement(op, b);
+  statements.set(st.Id, st);
+  if (b.ClientToken !== undefined) tokens.set(b.ClientToken, st.Id);
+  log({ event: 'submit', id: st.Id, token: st.token, op, statements: st.subs.length, name: b.StatementName });
+  run(st).catch((e) => { st.Error = String(e && e.message); setStatus(st, 'FAILED'); });
+  return submitResponse(st);
+}
+
+// ---- faults ------------------------------------------------------------------------
+let faults = [];  // [{kind, count, action, after, slow_ms}]
+function takeFault(action) {
+  const f = faults.find((x) => x.count > 0 && (!x.action || x.action === action));
+  if (!f) return null;
+  if (f.skip > 0) { f.skip--; return null; }
+  f.count--;
+  faults = faults.filter((x) => x.count > 0);
+  return f;
+}
+
+function sendJson(res, status, obj, fault) {
+  const text = JSON.stringify(obj);
+  const headers = { 'Content-Type': 'application/x-amz-json-1.1', 'Content-Length': Buffer.byteLength(text),
+                    'x-amzn-RequestId': randomUUID() };
+  if (fault && fault.kind === 'reset') { res.socket.resetAndDestroy(); return; }
+  if (fault && fault.kind === 'delay') {
+    setTimeout(() => { if (!res.destroyed) { res.writeHead(status, headers); res.end(text); } }, fault.delay_ms || 5000);
+    return;
+  }
+  if (fault && fault.kind === 'slow') {
+    res.writeHead(status, headers);
+    let i = 0;
+    const tick = () => {
+      if (res.destroyed || i >= text.length) { if (!res.destroyed) res.end(); return; }
+      res.write(text[i++]);
+      setTimeout(tick, fault.slow_ms || 200);
+    };
+    tick();
+    return;
+  }
+  res.writeHead(status, headers);
+  res.end(text);
+}
+
+function sendError(res, e, fault) {
+  if (e instanceof ApiError) sendJson(res, e.status, { __type: `com.amazonaws.redshiftdata#${e.type}`, message: e.message }, fault);
+  else sendJson(res, 500, { __type: 'InternalServerException', message: String(e && e.message) }, fault);
+}
+
+async function control(req, res, raw) {
+  const body = raw ? JSON.parse(raw) : {};
+  if (req.url === '/__peer/fault' && req.method === 'POST') {
+    faults.push({ kind: body.kind, count: body.count ?? 1, action: body.action, after: !!body.after,
+                  slow_ms: body.slow_ms, delay_ms: body.delay_ms, skip: body.skip ?? 0 });
+    return sendJson(res, 200, { ok: true });
+  }
+  if (req.url === '/__peer/config' && req.method === 'POST') {
+    if (body.step_ms !== undefined) opt.stepMs = body.step_ms;
+    if (body.page_rows !== undefined) opt.pageRows = body.page_rows;
+    return sendJson(res, 200, { ok: true });
+  }
+  if (req.url === '/__peer/stats') return sendJson(res, 200, statsJson());
+  if (req.url === '/__peer/statements') {
+    return sendJson(res, 200, [...statements.values()].map((s) => ({ Id: s.Id, ClientToken: s.token, Status: s.Status, runs: s.runs, op: s.op, statements: s.subs.length })));
+  }
+  return sendJson(res, 404, { message: 'unknown control endpoint' });
+}
+
+async function handle(req, res, raw) {
+  if (req.url.startsWith('/__peer/')) return control(req, res, raw);
+  const targetHdr = req.headers['x-amz-target'] || '';
+  const action = targetHdr.startsWith('RedshiftData.') ? targetHdr.slice(13) : '';
+  const fault = takeFault(action);
+  if (fault && !fault.after) {
+    if (fault.kind === 'throttle') return sendJson(res, 400, { __type: 'ThrottlingException', message: 'Rate exceeded' });
+    if (fault.kind === '500') return sendJson(res, 500, { __type: 'InternalServerException', message: 'Internal server error (injected)' });
+    if (fault.kind === 'reset') { req.socket.resetAndDestroy(); return; }
+  }
+  try {
+    if (req.method !== 'POST' || req.url !== '/') throw new ApiError(404, 'UnknownOperationException', `${req.method} ${req.url}`);
+    await checkSignature(req, raw);
+    if (!ops[action] || !model.operations[action]) throw new ApiError(400, 'UnknownOperationException', `Unknown operation ${targetHdr}`);
+    if (req.headers['content-type'] !== 'application/x-amz-json-1.1') throw new ApiError(400, 'SerializationException', `Content-Type must be application/x-amz-json-1.1`);
+    let body;
+    try { body = JSON.parse(raw || '{}'); } catch { throw new ApiError(400, 'SerializationException', 'Request body is not valid JSON'); }
+    validateInput(action, body);
+    noteRequest(action, body);
+    const out = await ops[action](body);
+    if (out && out.Id && (action === 'ExecuteStatement' || action === 'DescribeStatement'))
+      lastAnswer.set(out.Id, Date.now());
+    sendJson(res, 200, out, fault);
+  } catch (e) {
+    sendError(res, e, fault);
+  }
+}
+
+const server = http.createServer((req, res) => {
+  const chunks = [];
+  let size = 0;
+  req.on('data', (c) => { size += c.length; if (size <= 16 << 20) chunks.push(c); });
+  req.on('end', () => {
+    if (size > 16 << 20) return sendJson(res, 413, { __type: 'SerializationException', message: 'Request too large' });
+    handle(req, res, Buffer.concat(chunks).toString('utf8')).catch((e) => sendError(res, e));
+  });
+});
+server.keepAliveTimeout = 30000;
+server.listen(opt.port, '127.0.0.1', () => {
+  process.stdout.write(`listening http://127.0.0.1:${server.address().port}\n`);
+});
+const stop = () => { server.close(); pool.end().finally(() => process.exit(0)); setTimeout(() => process.exit(0), 2000).unref(); };
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
