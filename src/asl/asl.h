@@ -137,6 +137,13 @@ typedef struct sw_asl_state {
   sw_path *items_path;           /* NULL = "$" */
   int max_concurrency;           /* 0 = unlimited */
   sw_path *max_concurrency_path;
+  /* Distributed Map over an items array (no ItemReader/ItemBatcher/
+   * ResultWriter): runs like an inline Map, with a failure tolerance. */
+  bool distributed;              /* ProcessorConfig Mode DISTRIBUTED */
+  int64_t tolerated_count;       /* ToleratedFailureCount; -1 = none */
+  sw_path *tolerated_count_path;
+  double tolerated_percent;      /* ToleratedFailurePercentage; -1 = none */
+  sw_path *tolerated_percent_path;
 } sw_asl_state;
 
 /** A state machine: the top level, a Parallel branch or a Map processor. */

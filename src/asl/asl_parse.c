@@ -183,6 +183,8 @@ static void state_dispose(sw_asl_state *s)
   machine_free(s->iterator);
   sw_path_free(s->items_path);
   sw_path_free(s->max_concurrency_path);
+  sw_path_free(s->tolerated_count_path);
+  sw_path_free(s->tolerated_percent_path);
 }
 
 static void machine_free(sw_asl_machine *m)
@@ -767,9 +769,28 @@ static int reject_distributed(sw__asl_ctx *c, const cJSON *js,
                        "MaxItemsPath");
     }
   }
-  for (i = 0; rc == 0 && i < SW_ARRAY_SIZE(dist); i++)
+  /* A distributed Map over an items array runs inline with its failure
+   * tolerance; reading items from S3, batching and writing results to S3
+   * are not supported yet. */
+  for (i = 0; rc == 0 && i < 3; i++)
     if (sw_json_get(js, dist[i]))
       rc = fail_at(c, p, dist[i], "distributed Map is not supported yet");
+  s->tolerated_count = -1;
+  s->tolerated_percent = -1;
+  if (rc == 0 && present)
+    s->tolerated_count = n;
+  if (rc == 0 && (v = sw_json_get(js, "ToleratedFailurePercentage")))
+    s->tolerated_percent = v->valuedouble;
+  if (rc == 0)
+    rc = sw__asl_get_path(c, js, p, "ToleratedFailureCountPath",
+                          SW_PATH_REFERENCE, false, &s->tolerated_count_path,
+                          NULL);
+  if (rc == 0)
+    rc = sw__asl_get_path(c, js, p, "ToleratedFailurePercentagePath",
+                          SW_PATH_REFERENCE, false,
+                          &s->tolerated_percent_path, NULL);
+  if (rc == 0 && (v = sw_json_get(js, "Label")) && !cJSON_IsString(v))
+    rc = fail_at(c, p, "Label", "expected a string");
   sw_free(fp);
   sw_free(cp);
   return rc;
@@ -795,7 +816,7 @@ static int parse_processor_config(sw__asl_ctx *c, const cJSON *proc,
                  "expected \"STANDARD\" or \"EXPRESS\"");
   if (rc == 0 && (v = sw_json_get(cfg, "Mode"))) {
     if (cJSON_IsString(v) && strcmp(v->valuestring, "DISTRIBUTED") == 0)
-      rc = fail_at(c, cp, "Mode", "distributed Map is not supported yet");
+      ; /* runs inline; see reject_distributed for what is refused */
     else if (!cJSON_IsString(v) || strcmp(v->valuestring, "INLINE") != 0)
       rc = fail_at(c, cp, "Mode", "expected \"INLINE\" or \"DISTRIBUTED\"");
   }
@@ -848,6 +869,11 @@ static int parse_map(sw__asl_ctx *c, const cJSON *js, sw_asl_state *s)
     goto done;
   }
   rc = parse_processor_config(c, proc ? proc : iter, pp);
+  {
+    const char *mode = sw_json_get_str(
+        sw_json_get(proc ? proc : iter, "ProcessorConfig"), "Mode");
+    s->distributed = mode && !strcmp(mode, "DISTRIBUTED");
+  }
   if (rc == 0)
     rc = parse_machine(c, proc ? proc : iter, pp,
                        proc ? MK_PROCESSOR : MK_ITERATOR, &s->iterator);

@@ -907,17 +907,111 @@ static void finish_exec(exec *ex, const char *status, const cJSON *output,
   pump_start(eng);
 }
 
+/* Map failure tolerance (ToleratedFailureCount/Percentage): a failed
+ * iteration within it counts as done, its result being its error; past
+ * it the Map fails with States.ExceedToleratedFailureThreshold. */
+static bool tolerates(const branch *p)
+{
+  return p->st->type == SW_STATE_MAP &&
+         (p->tol_count > 0 || p->tol_percent > 0);
+}
+
+static bool tolerance_exceeded(const branch *p)
+{
+  return (p->tol_count < 0 || (int64_t)p->n_failed > p->tol_count) &&
+         (p->tol_percent < 0 ||
+          (double)p->n_failed * 100.0 / (double)(p->n_kids ? p->n_kids : 1) >
+              p->tol_percent);
+}
+
+static void tolerate_kid(branch *p, branch *kid)
+{
+  cJSON *eo = cJSON_CreateObject();
+
+  cJSON_AddStringToObject(eo, "Error", kid->error ? kid->error : "");
+  cJSON_AddStringToObject(eo, "Cause", kid->cause ? kid->cause : "");
+  cJSON_Delete(kid->output);
+  kid->output = eo;
+  p->n_failed++;
+  p->n_done++;
+}
+
 static void kid_finished(branch *kid)
 {
   branch *p = kid->parent;
 
   if (!p || p->status != BS_RUNNING || p->ph != PH_CHILDREN)
     return;
-  if (kid->status == BS_SUCCEEDED)
+  if (kid->status == BS_SUCCEEDED) {
     p->n_done++;
-  else if (!p->failed_kid)
+  } else if (tolerates(p) && kid->status == BS_FAILED) {
+    tolerate_kid(p, kid);
+    if (tolerance_exceeded(p) && !p->failed_kid) {
+      sw_free(kid->error);
+      sw_free(kid->cause);
+      kid->error = sw_strdup("States.ExceedToleratedFailureThreshold");
+      kid->cause = sw_strdup("The specified tolerated failure threshold "
+                             "was exceeded");
+      p->failed_kid = kid;
+    }
+  } else if (!p->failed_kid) {
     p->failed_kid = kid;
+  }
   wake(p);
+}
+
+/* Read ToleratedFailureCount(Path)/Percentage(Path) for a Map branch. */
+static int map_tolerance(branch *b, sw_err *err)
+{
+  const sw_asl_state *st = b->st;
+  cJSON *v = NULL;
+  char *text;
+
+  b->tol_count = st->tolerated_count;
+  b->tol_percent = st->tolerated_percent;
+  if (st->tolerated_count_path) {
+    if (apply_path(&v, st->tolerated_count_path, false, b->eff_input, b,
+                   err) < 0)
+      return SW_EINVAL;
+    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble)) {
+      text = cJSON_IsString(v) ? sw_strdup(v->valuestring) : sw_json_print(v);
+      sw_err_set(err, SW_EINVAL, SW_ORIGIN_ASL, 0,
+                 "The ToleratedFailureCountPath field refers to value \"%s\" "
+                 "which is not a valid integer: %s",
+                 text, sw_path_text(st->tolerated_count_path));
+      sw_free(text);
+      cJSON_Delete(v);
+      return SW_EINVAL;
+    }
+    b->tol_count = (int64_t)v->valuedouble;
+    cJSON_Delete(v);
+    v = NULL;
+  }
+  if (b->tol_count < -1 || (st->tolerated_count_path && b->tol_count < 0))
+    return sw_err_set(err, SW_EINVAL, SW_ORIGIN_ASL, 0,
+                      "ToleratedFailureCount cannot be negative.");
+  if (st->tolerated_percent_path) {
+    if (apply_path(&v, st->tolerated_percent_path, false, b->eff_input, b,
+                   err) < 0)
+      return SW_EINVAL;
+    if (!cJSON_IsNumber(v)) {
+      text = cJSON_IsString(v) ? sw_strdup(v->valuestring) : sw_json_print(v);
+      sw_err_set(err, SW_EINVAL, SW_ORIGIN_ASL, 0,
+                 "The ToleratedFailurePercentagePath field refers to value "
+                 "\"%s\" which is not a valid float: %s",
+                 text, sw_path_text(st->tolerated_percent_path));
+      sw_free(text);
+      cJSON_Delete(v);
+      return SW_EINVAL;
+    }
+    b->tol_percent = v->valuedouble;
+    cJSON_Delete(v);
+    if (b->tol_percent < 0 || b->tol_percent > 100)
+      return sw_err_set(err, SW_EINVAL, SW_ORIGIN_ASL, 0,
+                        "ToleratedFailurePercentage must be between 0 and "
+                        "100.");
+  }
+  return 0;
 }
 
 static void branch_succeed(branch *b, cJSON *output)
@@ -1443,6 +1537,9 @@ static void start_children(branch *b)
       b->max_concurrency = (int)v->valuedouble;
       cJSON_Delete(v);
     }
+    b->n_failed = 0;
+    if (map_tolerance(b, &err) < 0)
+      goto runtime;
     d = cJSON_CreateObject();
     cJSON_AddNumberToObject(d, "length", cJSON_GetArraySize(items));
     emit(ex, "MapStateStarted", d);
@@ -2091,12 +2188,18 @@ static int revive(branch *b, sw_err *err)
       b->n_started = b->n_kids;
     }
     b->n_done = 0;
+    b->n_failed = 0;
+    if (st->type == SW_STATE_MAP && map_tolerance(b, err) < 0)
+      return SW_EIO;
     for (i = 0; i < b->n_kids; i++) {
       branch *k = b->kids[i];
       if (!k)
         continue;
       if (k->status == BS_SUCCEEDED)
         b->n_done++;
+      else if (k->status == BS_FAILED && tolerates(b) &&
+               !tolerance_exceeded(b))
+        tolerate_kid(b, k);
       else if (k->status != BS_RUNNING && !b->failed_kid)
         b->failed_kid = k;
     }

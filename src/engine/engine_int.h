@@ -80,6 +80,9 @@ typedef struct branch {
   cJSON *next_item;           /* borrowed: items entry n_started */
   cJSON *eff_input;           /* owned: Map effective input (ItemSelector) */
   int max_concurrency;        /* Map: 0 = unlimited */
+  int64_t tol_count;          /* Map: failures tolerated; -1 = none */
+  double tol_percent;         /* Map: % of items that may fail; -1 = none */
+  size_t n_failed;            /* Map: failed iterations tolerated so far */
 
   /* Handles and scheduling. */
   uv_timer_t timer;           /* Wait, Retry and Task timeout */

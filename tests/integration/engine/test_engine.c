@@ -348,3 +348,41 @@ SW_TEST(engine_history__step_functions_event_names)
   SW_ASSERT_STR_EQ(ev.types[ev.n - 1], "ExecutionSucceeded");
   SW_ASSERT_EQ(h_close(&h), 0);
 }
+
+/* A Map whose iteration fails when the item is "bad". */
+#define TOLERANT_MAP(tolerance)                                                \
+  "{\"StartAt\":\"M\",\"States\":{\"M\":{\"Type\":\"Map\",\"ItemProcessor\":"  \
+  "{\"ProcessorConfig\":{\"Mode\":\"DISTRIBUTED\",\"ExecutionType\":"          \
+  "\"STANDARD\"},\"StartAt\":\"C\",\"States\":{\"C\":{\"Type\":\"Choice\","    \
+  "\"Choices\":[{\"Variable\":\"$\",\"StringEquals\":\"bad\",\"Next\":\"F\"}]," \
+  "\"Default\":\"P\"},\"F\":{\"Type\":\"Fail\",\"Error\":\"Bad\",\"Cause\":"   \
+  "\"bad item\"},\"P\":{\"Type\":\"Pass\",\"End\":true}}}," tolerance          \
+  "\"End\":true}}}"
+
+SW_TEST(engine_map__tolerated_failures)
+{
+  harness h;
+  char id1[37], id2[37];
+  sw_store_execution e;
+  sw_err err = SW_ERR_INIT;
+
+  SW_ASSERT_OK(h_open(&h));
+  SW_ASSERT_OK(h_start(&h, TOLERANT_MAP("\"ToleratedFailureCount\":1,"),
+                       "[\"a\",\"bad\",\"c\"]", id1));
+  SW_ASSERT_OK(h_start(&h, TOLERANT_MAP("\"ToleratedFailurePercentage\":50,"),
+                       "[\"bad\",\"bad\",\"c\"]", id2));
+  h_run(&h, 2);
+  /* One failure of three is within a count of 1: the failed item's
+   * result is its error. */
+  SW_ASSERT_OK(sw_store_get_execution(h.store, id1, &e, &err));
+  SW_ASSERT_STR_EQ(e.status, "SUCCEEDED");
+  SW_ASSERT_STR_EQ(e.output, "[\"a\",{\"Error\":\"Bad\",\"Cause\":\"bad "
+                             "item\"},\"c\"]");
+  sw_store_execution_dispose(&e);
+  /* Two of three (67%) exceed 50%. */
+  SW_ASSERT_OK(sw_store_get_execution(h.store, id2, &e, &err));
+  SW_ASSERT_STR_EQ(e.status, "FAILED");
+  SW_ASSERT_STR_EQ(e.error, "States.ExceedToleratedFailureThreshold");
+  sw_store_execution_dispose(&e);
+  SW_ASSERT_EQ(h_close(&h), 0);
+}
