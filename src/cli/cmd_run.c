@@ -274,6 +274,19 @@ static int run_to_end(run_ctx *rc, const cli_opts *o)
   while (!rc->done && !rc->interrupted) {
     if (uv_run(&rc->loop, UV_RUN_DEFAULT) == 0 && !rc->done)
       break; /* nothing left to wait for */
+    if (sw_engine_failed(rc->eng, NULL))
+      break; /* the store cannot record progress: stop now */
+  }
+  {
+    sw_err err = SW_ERR_INIT;
+    if (sw_engine_failed(rc->eng, &err)) {
+      fprintf(stderr,
+              "stepwise: the state store failed (%s); execution %s stays "
+              "RUNNING at its last checkpoint. Continue it with: stepwise "
+              "resume %s\n",
+              err.msg, rc->exec_id, rc->exec_id);
+      return SW_EXIT_FAILED;
+    }
   }
   if (rc->interrupted) {
     fprintf(stderr,

@@ -960,6 +960,36 @@ static void kid_finished(branch *kid)
   wake(p);
 }
 
+/* MaxConcurrency(Path) of a Map branch, evaluated against its effective
+ * input (at start and again on resume). */
+static int map_concurrency(branch *b, sw_err *err)
+{
+  const sw_asl_state *st = b->st;
+  cJSON *v = NULL;
+  char *text;
+
+  b->max_concurrency = st->max_concurrency;
+  if (!st->max_concurrency_path)
+    return 0;
+  if (apply_path(&v, st->max_concurrency_path, false, b->eff_input, b,
+                 err) < 0)
+    return SW_EINVAL;
+  if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
+      v->valuedouble < 0) {
+    text = cJSON_IsString(v) ? sw_strdup(v->valuestring) : sw_json_print(v);
+    sw_err_set(err, SW_EINVAL, SW_ORIGIN_ASL, 0,
+               "The MaxConcurrencyPath field refers to value \"%s\" "
+               "which is not a valid integer: %s",
+               text, sw_path_text(st->max_concurrency_path));
+    sw_free(text);
+    cJSON_Delete(v);
+    return SW_EINVAL;
+  }
+  b->max_concurrency = (int)v->valuedouble;
+  cJSON_Delete(v);
+  return 0;
+}
+
 /* Read ToleratedFailureCount(Path)/Percentage(Path) for a Map branch. */
 static int map_tolerance(branch *b, sw_err *err)
 {
@@ -1290,6 +1320,25 @@ static void enter_state(branch *b)
   case SW_STATE_TASK:
     if (input_stage(&eff, b, &err) < 0)
       goto runtime;
+    if (st->timeout_path) {
+      /* AWS: a TimeoutSecondsPath that selects nothing or no positive
+       * integer fails the state (States.Runtime). */
+      cJSON *v = NULL;
+      if (apply_path(&v, st->timeout_path, false, b->input, b, &err) < 0)
+        goto runtime;
+      if (!cJSON_IsNumber(v) || v->valuedouble < 1 ||
+          v->valuedouble != floor(v->valuedouble)) {
+        char *text = sw_json_print(v);
+        sw_err_set(&err, SW_EINVAL, SW_ORIGIN_ASL, 0,
+                   "The TimeoutSecondsPath parameter does not reference a "
+                   "valid positive integer: %s == %s",
+                   sw_path_text(st->timeout_path), text);
+        sw_free(text);
+        cJSON_Delete(v);
+        goto runtime;
+      }
+      cJSON_Delete(v);
+    }
     cJSON_Delete(b->params);
     b->params = eff;
     schedule_task(b);
@@ -1516,27 +1565,8 @@ static void start_children(branch *b)
     cJSON_Delete(b->eff_input);
     b->eff_input = eff;
     eff = NULL;
-    b->max_concurrency = st->max_concurrency;
-    if (st->max_concurrency_path) {
-      cJSON *v = NULL;
-      if (apply_path(&v, st->max_concurrency_path, false, b->eff_input, b,
-                     &err) < 0)
-        goto runtime;
-      if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
-          v->valuedouble < 0) {
-        char *text = cJSON_IsString(v) ? sw_strdup(v->valuestring)
-                                       : sw_json_print(v);
-        sw_err_set(&err, SW_EINVAL, SW_ORIGIN_ASL, 0,
-                   "The MaxConcurrencyPath field refers to value \"%s\" "
-                   "which is not a valid integer: %s",
-                   text, sw_path_text(st->max_concurrency_path));
-        sw_free(text);
-        cJSON_Delete(v);
-        goto runtime;
-      }
-      b->max_concurrency = (int)v->valuedouble;
-      cJSON_Delete(v);
-    }
+    if (map_concurrency(b, &err) < 0)
+      goto runtime;
     b->n_failed = 0;
     if (map_tolerance(b, &err) < 0)
       goto runtime;
@@ -1852,7 +1882,10 @@ static void arm_exec_timeout(exec *ex)
 
   if (ex->def->timeout_s <= 0)
     return;
-  left = ex->start_ms + ex->def->timeout_s * 1000 - sw_time_now_ms();
+  /* After a redrive the execution gets its TimeoutSeconds anew, counted
+   * from the redrive (AWS redrives TIMED_OUT executions too). */
+  left = (ex->redrive_ms ? ex->redrive_ms : ex->start_ms) +
+         ex->def->timeout_s * 1000 - sw_time_now_ms();
   uv_timer_init(ex->eng->loop, &ex->timeout);
   ex->timeout_init = true;
   uv_timer_start(&ex->timeout, on_exec_timeout, left > 0 ? (uint64_t)left : 0,
@@ -1901,6 +1934,13 @@ void sw_engine_free(sw_engine *eng)
 }
 
 int sw_engine_running(const sw_engine *eng) { return eng->running; }
+
+bool sw_engine_failed(const sw_engine *eng, sw_err *err)
+{
+  if (eng->failed && err)
+    *err = eng->fatal;
+  return eng->failed;
+}
 
 int sw_engine_stop(sw_engine *eng, const char *execution_id,
                    const char *error, const char *cause, sw_err *err)
@@ -2167,7 +2207,8 @@ static int revive(branch *b, sw_err *err)
       }
       b->eff_input = eff;
       b->items = items;
-      b->max_concurrency = st->max_concurrency;
+      if (map_concurrency(b, err) < 0)
+        return SW_EIO;
       {
         size_t n = (size_t)cJSON_GetArraySize(items);
         if (b->n_kids < n) {
@@ -2249,6 +2290,39 @@ static void prepare_redrive(branch *b)
   mark_dirty(b);
 }
 
+/* Drop ex's branches from the ready, dirty and deferred lists. */
+static void unlink_exec(sw_engine *eng, exec *ex)
+{
+  branch **pp, *prev = NULL;
+
+  for (pp = &eng->ready_head; *pp;) {
+    if ((*pp)->ex == ex) {
+      (*pp)->queued = false;
+      *pp = (*pp)->next_ready;
+    } else {
+      prev = *pp;
+      pp = &(*pp)->next_ready;
+    }
+  }
+  eng->ready_tail = prev;
+  for (pp = &eng->dirty_head; *pp;) {
+    if ((*pp)->ex == ex) {
+      (*pp)->dirty = false;
+      *pp = (*pp)->next_dirty;
+    } else {
+      pp = &(*pp)->next_dirty;
+    }
+  }
+  for (pp = &eng->deferred_head; *pp;) {
+    if ((*pp)->ex == ex) {
+      (*pp)->deferred = false;
+      *pp = (*pp)->next_deferred;
+    } else {
+      pp = &(*pp)->next_deferred;
+    }
+  }
+}
+
 int sw_engine_resume(sw_engine *eng, const char *execution_id,
                      const sw_asl_definition *def, sw_err *err)
 {
@@ -2261,6 +2335,11 @@ int sw_engine_resume(sw_engine *eng, const char *execution_id,
   int rc;
 
   memset(&lc, 0, sizeof(lc));
+  /* Commit what other executions wrote so a failed resume can roll back
+   * its own writes alone. */
+  flush_dirty(eng);
+  if (!eng->failed && sw_store_commit(eng->store, err) < 0)
+    return SW_EIO;
   rc = sw_store_get_execution(eng->store, execution_id, &row, err);
   if (rc < 0)
     return rc;
@@ -2277,6 +2356,7 @@ int sw_engine_resume(sw_engine *eng, const char *execution_id,
   ex = exec_new(eng, def, row.id, row.name, row.workflow, input,
                 row.start_ms);
   ex->redrive_count = row.redrive_count;
+  ex->redrive_ms = row.redrive_ms;
   input = NULL;
   rc = sw_store_max_event_id(eng->store, ex->id, &ex->next_event, err);
   if (rc < 0)
@@ -2299,8 +2379,10 @@ int sw_engine_resume(sw_engine *eng, const char *execution_id,
   if (redrive) {
     cJSON *d = cJSON_CreateObject();
     ex->redrive_count++;
+    ex->redrive_ms = sw_time_now_ms();
     build_context(ex);
-    rc = sw_store_reopen_execution(eng->store, ex->id, ex->redrive_count, err);
+    rc = sw_store_reopen_execution(eng->store, ex->id, ex->redrive_count,
+                                   ex->redrive_ms, err);
     if (rc < 0)
       goto fail;
     cJSON_AddNumberToObject(d, "redriveCount", ex->redrive_count);
@@ -2319,13 +2401,11 @@ int sw_engine_resume(sw_engine *eng, const char *execution_id,
   pump_start(eng);
   goto done;
 fail:
+  /* Only this execution's writes are in the transaction (what was open
+   * before was committed first), and only its branches leave the lists:
+   * other executions on this engine go on. */
   sw_store_rollback(eng->store);
-  eng->ready_head = eng->ready_tail = NULL;
-  eng->deferred_head = NULL;
-  eng->dirty_head = NULL;
-  for (i = 0; i < lc.n; i++) {
-    lc.all[i]->queued = lc.all[i]->deferred = lc.all[i]->dirty = false;
-  }
+  unlink_exec(eng, ex);
   exec_free(ex);
 done:
   sw_free(lc.all);

@@ -94,6 +94,11 @@ int sw_engine_stop(sw_engine *eng, const char *execution_id,
 /** Number of executions still running in this engine. */
 int sw_engine_running(const sw_engine *eng);
 
+/** true once the store failed to record progress: the engine stopped
+ * issuing effects and stopping the loop; *err (may be NULL) gets the
+ * store's error. What committed before stays resumable. */
+bool sw_engine_failed(const sw_engine *eng, sw_err *err);
+
 /** The token an effect of this state attempt carries (64 hex chars):
  * SHA-256 of "<execution>/<branch path>/<state>#<step>.<attempt>". */
 void sw_engine_token(char out[65], const char *execution_id,

@@ -108,6 +108,7 @@ typedef struct exec {
   int64_t start_ms;
   int64_t next_event;         /* id of the next history event */
   int redrive_count;
+  int64_t redrive_ms;         /* epoch ms of the last redrive; 0 = none */
   branch *root;
   bool finished;              /* final status recorded */
   char final_status[16];

@@ -67,6 +67,7 @@ typedef struct sw_store_execution {
   int64_t start_ms;      /* epoch ms */
   int64_t stop_ms;       /* epoch ms, 0 while running */
   int redrive_count;
+  int64_t redrive_ms;    /* epoch ms of the last redrive, 0 = never */
 } sw_store_execution;
 
 int sw_store_insert_execution(sw_store *st, const sw_store_execution *e,
@@ -76,9 +77,10 @@ int sw_store_finish_execution(sw_store *st, const char *id, const char *status,
                               int64_t stop_ms, const char *output,
                               const char *error, const char *cause,
                               sw_err *err);
-/** Mark RUNNING again (redrive), clearing stop date/error/cause. */
+/** Mark RUNNING again (redrive) at redrive_ms (epoch ms), clearing stop
+ * date/error/cause. */
 int sw_store_reopen_execution(sw_store *st, const char *id, int redrive_count,
-                              sw_err *err);
+                              int64_t redrive_ms, sw_err *err);
 /** Find by id, or by name (most recent first). SW_ENOTFOUND. */
 int sw_store_get_execution(sw_store *st, const char *id_or_name,
                            sw_store_execution *out, sw_err *err);

@@ -46,25 +46,26 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_FINISH_EXEC] = "UPDATE executions SET status=?, stop_ms=?, output=?,"
                       " error=?, cause=? WHERE id=?",
     [Q_REOPEN_EXEC] = "UPDATE executions SET status='RUNNING', stop_ms=0,"
-                      " output=NULL, error=NULL, cause=NULL, redrive_count=?"
-                      " WHERE id=?",
+                      " output=NULL, error=NULL, cause=NULL, redrive_count=?,"
+                      " redrive_ms=? WHERE id=?",
     [Q_GET_EXEC_ID] = "SELECT id, name, workflow, source, definition_hash,"
                       " input, status, output, error, cause, warehouse,"
-                      " start_ms, stop_ms, redrive_count FROM executions"
+                      " start_ms, stop_ms, redrive_count, redrive_ms FROM executions"
                       " WHERE id=?",
     [Q_GET_EXEC_NAME] = "SELECT id, name, workflow, source, definition_hash,"
                         " input, status, output, error, cause, warehouse,"
-                        " start_ms, stop_ms, redrive_count FROM executions"
+                        " start_ms, stop_ms, redrive_count, redrive_ms FROM executions"
                         " WHERE name=? ORDER BY start_ms DESC LIMIT 1",
     [Q_NAME_TAKEN] = "SELECT 1 FROM executions WHERE workflow=? AND name=?",
     [Q_LIST_EXEC] = "SELECT id, name, workflow, source, definition_hash,"
                     " input, status, output, error, cause, warehouse,"
-                    " start_ms, stop_ms, redrive_count FROM executions"
+                    " start_ms, stop_ms, redrive_count, redrive_ms FROM executions"
                     " ORDER BY start_ms DESC, rowid DESC",
     [Q_LIST_EXEC_STATUS] = "SELECT id, name, workflow, source,"
                            " definition_hash, input, status, output, error,"
                            " cause, warehouse, start_ms, stop_ms,"
-                           " redrive_count FROM executions WHERE status=?"
+                           " redrive_count, redrive_ms FROM executions"
+                           " WHERE status=?"
                            " ORDER BY start_ms DESC, rowid DESC",
     [Q_INS_EVENT] = "INSERT INTO events(key, previous_id, ts_ms,"
                     " type, details) VALUES((?1 << 32) | ?2,?3,?4,?5,?6)",
@@ -107,6 +108,7 @@ static const char schema_sql[] =
     " status TEXT NOT NULL, output TEXT, error TEXT, cause TEXT,"
     " warehouse TEXT, start_ms INTEGER NOT NULL, stop_ms INTEGER,"
     " redrive_count INTEGER NOT NULL DEFAULT 0,"
+    " redrive_ms INTEGER NOT NULL DEFAULT 0,"
     " UNIQUE(workflow, name));"
     "CREATE INDEX IF NOT EXISTS executions_status ON executions(status);"
     "CREATE INDEX IF NOT EXISTS executions_name ON executions(name);"
@@ -371,7 +373,7 @@ int sw_store_finish_execution(sw_store *st, const char *id, const char *status,
 }
 
 int sw_store_reopen_execution(sw_store *st, const char *id, int redrive_count,
-                              sw_err *err)
+                              int64_t redrive_ms, sw_err *err)
 {
   sqlite3_stmt *s;
   int rc = prep(st, Q_REOPEN_EXEC, &s, err);
@@ -379,7 +381,8 @@ int sw_store_reopen_execution(sw_store *st, const char *id, int redrive_count,
   if (rc < 0)
     return rc;
   sqlite3_bind_int(s, 1, redrive_count);
-  bind_text(s, 2, id);
+  sqlite3_bind_int64(s, 2, redrive_ms);
+  bind_text(s, 3, id);
   return exec_done(st, s, err);
 }
 
@@ -399,6 +402,7 @@ static void read_execution(sqlite3_stmt *s, sw_store_execution *e)
   e->start_ms = sqlite3_column_int64(s, 11);
   e->stop_ms = sqlite3_column_int64(s, 12);
   e->redrive_count = sqlite3_column_int(s, 13);
+  e->redrive_ms = sqlite3_column_int64(s, 14);
 }
 
 void sw_store_execution_dispose(sw_store_execution *e)
