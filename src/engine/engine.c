@@ -796,7 +796,10 @@ static void handle_error(branch *b, const char *error, const char *cause)
   const sw_asl_state *st = b->st;
   size_t i;
 
-  for (i = 0; i < st->n_retry; i++) {
+  /* AWS: States.Runtime and States.DataLimitExceeded are never retried. */
+  for (i = 0; i < st->n_retry && strcmp(error, "States.Runtime") != 0 &&
+              strcmp(error, "States.DataLimitExceeded") != 0;
+       i++) {
     const sw_asl_retrier *r = &st->retry[i];
     if (!error_matches(st, error, r->error_equals, r->n_error_equals))
       continue;
@@ -2284,6 +2287,10 @@ static void prepare_redrive(branch *b)
   b->status = BS_RUNNING;
   if (b->ph != PH_CHILDREN)
     b->ph = PH_ENTER;
+  /* A redriven state gets its retriers back (the attempt number, part of
+   * tokens and child paths, keeps counting). */
+  sw_free(b->retry_counts);
+  b->retry_counts = NULL;
   sw_free(b->error);
   sw_free(b->cause);
   b->error = b->cause = NULL;

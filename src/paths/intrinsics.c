@@ -522,8 +522,14 @@ static int fn_math_add(cJSON **out, const sw__icall *c, cJSON **args,
   long long a, b;
 
   (void)n;
-  if (!as_int(args[0], &a) || !as_int(args[1], &b))
+  /* AWS (recorded): a non-integer argument is truncated to an integer,
+   * e.g. MathAdd(59, 4.3) = 63; only non-numbers are errors. */
+  if (!cJSON_IsNumber(args[0]) || !cJSON_IsNumber(args[1]) ||
+      fabs(args[0]->valuedouble) > 9007199254740992.0 ||
+      fabs(args[1]->valuedouble) > 9007199254740992.0)
     return ierr(c, "both arguments must be integers", NULL, err);
+  a = (long long)args[0]->valuedouble;
+  b = (long long)args[1]->valuedouble;
   *out = num(a + b);
   return 0;
 }

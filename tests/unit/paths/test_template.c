@@ -156,7 +156,9 @@ SW_TEST(paths_intrinsics__encoding_hash_math_strings)
             "States.Hash: the algorithm must be one of MD5, SHA-1, "
             "SHA-256, SHA-384, SHA-512");
   EXPECT_FN("States.MathAdd($.a, -3)", "{\"a\":10}", "7");
-  EXPECT_FN_ERR("States.MathAdd($.a, 1)", "{\"a\":1.5}",
+  /* AWS truncates a non-integer argument (recorded: 59 + 4.3 = 63). */
+  EXPECT_FN("States.MathAdd($.a, 1)", "{\"a\":1.5}", "2");
+  EXPECT_FN_ERR("States.MathAdd($.a, 1)", "{\"a\":\"x\"}",
             "States.MathAdd: both arguments must be integers");
   EXPECT_FN("States.StringSplit('a,b, c', ',')", "{}",
             "[\"a\",\"b\",\" c\"]");
