@@ -421,7 +421,8 @@ int cli_cmd_run(const cli_opts *o)
     req.warehouse = o->warehouse;
     if (sw_engine_start(rc.eng, &req, rc.exec_id, &err) < 0) {
       cli_error("%s", err.msg);
-      code = err.code == SW_EEXISTS ? SW_EXIT_USAGE : SW_EXIT_FAILED;
+      code = err.code == SW_EEXISTS || err.code == SW_ELIMIT ? SW_EXIT_USAGE
+                                                             : SW_EXIT_FAILED;
       goto teardown;
     }
   }

@@ -12,7 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ASL: Task TimeoutSeconds defaults to 99999999 on AWS (no timer). */
+/* ASL: Task TimeoutSeconds defaults to 99999999 on AWS (no timer).
+ * HeartbeatSeconds(Path) is validated but has no timer here: a Task run
+ * in-process is the engine's own work, with nobody who could stop
+ * heartbeating; the activity worker (src/worker) heartbeats to AWS. */
 #define AWS_DEFAULT_TIMEOUT_S 99999999LL
 /* AWS: state input/output limit, 256 KiB of UTF-8. */
 #define SW_DATA_LIMIT 262144
@@ -1985,6 +1988,14 @@ int sw_engine_start(sw_engine *eng, const sw_engine_start_req *req,
   }
   sw_sha256_hex(hash, req->definition_text, strlen(req->definition_text));
   input_text = sw_json_print(req->input);
+  /* AWS: StartExecution input is at most 256 KiB of UTF-8. */
+  if (strlen(input_text) > SW_DATA_LIMIT) {
+    sw_free(input_text);
+    return sw_err_set(err, SW_ELIMIT, SW_ORIGIN_ASL, 0,
+                      "execution input is larger than %d bytes (the Step "
+                      "Functions payload limit)",
+                      SW_DATA_LIMIT);
+  }
   memset(&row, 0, sizeof(row));
   row.id = id_out;
   row.name = (char *)(req->name ? req->name : id_out);

@@ -52,6 +52,9 @@ sum_after=$(sqlite3 "$H/state.db" "SELECT count(*) FROM executions; SELECT count
 expect_exit 0 "a named execution runs" -- "$SW" exec "$T/ok.asl.json" --name same --quiet
 expect_exit 2 "duplicate execution name (second)" -- "$SW" exec "$T/ok.asl.json" --name same
 expect_err 'named "same"' "duplicate name is reported"
+head -c 270000 /dev/zero | tr '\0' 'a' | sed 's/.*/{"big": "&"}/' >"$T/big.json"
+expect_exit 2 "input over the 256 KiB payload limit" -- "$SW" exec "$T/ok.asl.json" --input @"$T/big.json"
+expect_err "larger than 262144 bytes" "payload limit is named"
 expect_exit 2 "resume of an unknown id" -- "$SW" resume 00000000-no-such
 expect_err 'no execution' "unknown id is reported"
 finish
