@@ -10,6 +10,8 @@
 #include "warehouse/warehouse.h"
 
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +121,45 @@ static int report(run_ctx *rc, const cli_opts *o)
   }
   sw_store_execution_dispose(&e);
   return code;
+}
+
+/* One process runs an execution at a time: a POSIX record lock on
+ * HOME/locks/ID, held until the process exits (the kernel drops it when a
+ * killed process dies, so a crash never leaves it stuck). Returns the
+ * descriptor, or -1 (and prints why) when another process holds it. */
+static int lock_execution(const cli_opts *o, const char *id)
+{
+  sw_err err = SW_ERR_INIT;
+  char *home = cli_home(o);
+  char *dir = sw_asprintf("%s/locks", home);
+  char *path = sw_asprintf("%s/%s", dir, id);
+  struct flock fl;
+  int fd = -1;
+
+  if (sw_mkdirs(dir, &err) == 0)
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd >= 0) {
+    memset(&fl, 0, sizeof(fl));
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    if (fcntl(fd, F_SETLK, &fl) < 0) {
+      int e = errno;
+      close(fd);
+      fd = -1;
+      if (e == EACCES || e == EAGAIN)
+        cli_error("execution %s is being run by another stepwise process; "
+                  "wait for it or stop it first",
+                  id);
+      else
+        cli_error("%s: cannot lock", path);
+    }
+  } else {
+    cli_error("%s: cannot create the execution lock", path);
+  }
+  sw_free(home);
+  sw_free(dir);
+  sw_free(path);
+  return fd;
 }
 
 /* ---- set-up and teardown ---------------------------------------------- */
@@ -361,6 +402,7 @@ int cli_cmd_run(const cli_opts *o)
   char *wf_dir = NULL, *path = NULL, *workflow = NULL, *sql_dir = NULL;
   cJSON *input = NULL;
   int code = SW_EXIT_USAGE;
+  int lock_fd = -1;
   size_t len = 0;
 
   memset(&rc, 0, sizeof(rc));
@@ -426,6 +468,7 @@ int cli_cmd_run(const cli_opts *o)
       goto teardown;
     }
   }
+  lock_fd = lock_execution(o, rc.exec_id);
   if (rc.progress)
     fprintf(stderr, "stepwise: %s execution %s\n", workflow, rc.exec_id);
   code = run_to_end(&rc, o);
@@ -441,6 +484,8 @@ done:
   sw_free(path);
   sw_free(workflow);
   sw_free(sql_dir);
+  if (lock_fd >= 0)
+    close(lock_fd);
   return code;
 }
 
@@ -452,6 +497,7 @@ int cli_cmd_resume(const cli_opts *o)
   sw_store_execution e;
   char *wf_dir = NULL, *sql_dir = NULL;
   int code = SW_EXIT_USAGE;
+  int lock_fd = -1;
 
   memset(&rc, 0, sizeof(rc));
   memset(&e, 0, sizeof(e));
@@ -480,6 +526,9 @@ int cli_cmd_resume(const cli_opts *o)
     cli_error("%s", err.msg);
     goto done;
   }
+  lock_fd = lock_execution(o, e.id);
+  if (lock_fd < 0)
+    goto done;
   wf_dir = cli_workflows_dir(o);
   sql_dir = cli_sql_dir(o, wf_dir);
   snprintf(rc.exec_id, sizeof(rc.exec_id), "%s", e.id);
@@ -506,5 +555,7 @@ done:
   sw_store_execution_dispose(&e);
   sw_free(wf_dir);
   sw_free(sql_dir);
+  if (lock_fd >= 0)
+    close(lock_fd);
   return code;
 }

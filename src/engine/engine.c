@@ -558,9 +558,11 @@ static void invoke_task(branch *b)
     return;
   }
   /* The outcome may have arrived synchronously: no timer then. */
+  /* The timeout counts from when the task was scheduled, also across a
+   * resume (the time already spent is not given again). */
   if (b->task && !b->has_outcome && timeout_s > 0 &&
       timeout_s < AWS_DEFAULT_TIMEOUT_S)
-    start_timer(b, timeout_s * 1000);
+    start_timer(b, timeout_s * 1000 - (sw_time_now_ms() - b->task_ms));
 }
 
 static void run_branch(branch *b, int *budget);
@@ -1131,6 +1133,7 @@ static void schedule_task(branch *b)
   t.external_id = NULL;
   t.status = "SCHEDULED";
   t.scheduled_ms = sw_time_now_ms();
+  b->task_ms = t.scheduled_ms;
   if (!eng->failed && sw_store_put_task(eng->store, ex->id, &t, &err) < 0)
     set_fatal(eng, &err);
   sw_free(params);
@@ -2187,6 +2190,7 @@ static int revive(branch *b, sw_err *err)
     int rc = sw_store_get_task(eng->store, ex->id, b->token, &t, err);
     if (rc < 0)
       return rc;
+    b->task_ms = t.scheduled_ms;
     rc = sw_json_parse(&b->params, t.parameters, strlen(t.parameters),
                        "checkpoint", err);
     sw_store_task_dispose(&t);

@@ -52,6 +52,7 @@ typedef struct branch {
   bool has_outcome;
   bool timed_out;             /* the outcome is a TimeoutSeconds expiry */
   int64_t due_ms;             /* epoch ms a Wait/Retry ends */
+  int64_t task_ms;            /* epoch ms the current task was scheduled */
   bool fired;                 /* the Wait/Retry timer has fired */
 
   /* Redrive point: the last Task in this branch that submitted external

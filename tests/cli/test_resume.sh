@@ -51,4 +51,15 @@ ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 [ "$st" = Nap ] && [ $ms -lt 1700 ] && ok "Wait resumed with the time left (${ms} ms of 2000)" || bad "Wait took ${ms} ms after resume (state $st)"
 got=$(sqlite3 "$H/state.db" "SELECT output FROM executions WHERE status = 'SUCCEEDED'")
 [ "$got" = "$want" ] && ok "resumed Wait: same output" || bad "resumed Wait output: $got"
+# Two processes never run one execution: a resume while it runs is refused.
+rm -rf "$H"
+"$SW" exec "$T/flow.asl.json" --home "$H" --quiet >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 100); do
+  id=$(sqlite3 "$H/state.db" "SELECT id FROM executions" 2>/dev/null)
+  [ -n "$id" ] && break; sleep 0.05
+done
+expect_exit 2 "resume while another process runs it is refused" -- "$SW" resume "$id" --home "$H" --quiet
+expect_err "being run by another stepwise process" "the refusal says why"
+wait $pid
 finish
