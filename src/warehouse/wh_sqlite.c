@@ -1390,16 +1390,10 @@ static int sq_result(void *impl, const char *id, const char *next_token,
                      sw_wh_json_cb cb, void *payload, sw_err *err)
 {
   long long off = 0;
-  const char *p;
+  int rc = sw__wh_parse_next_token(next_token, &off, err);
 
-  if (next_token && *next_token) {
-    for (p = next_token; *p; p++) {
-      if (*p < '0' || *p > '9' || off > 1000000000LL)
-        return sw_err_set(err, SW_EINVAL, SW_ORIGIN_NONE, 0,
-                          "invalid NextToken \"%.64s\"", next_token);
-      off = off * 10 + (*p - '0');
-    }
-  }
+  if (rc < 0)
+    return rc;
   return start_read(impl, JOB_RESULT, id, off, cb, payload, err);
 }
 
