@@ -690,7 +690,11 @@ static void start_workflow(sw_worker_task *t)
   goto done;
 
 runtime:
-  task_complete(t, NULL, "States.Runtime", err.msg);
+  /* An input over the payload limit is AWS's States.DataLimitExceeded. */
+  task_complete(t, NULL,
+                err.code == SW_ELIMIT ? "States.DataLimitExceeded"
+                                      : "States.Runtime",
+                err.msg);
 done:
   sw_store_execution_dispose(&e);
   cJSON_Delete(in);
