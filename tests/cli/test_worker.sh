@@ -112,11 +112,11 @@ expect_exit 0 "worker --help" -- "$SW" worker --help
 queued() {
   curl -s "$URL/__peer/stats" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).queued))'
 }
+# Worker A alone takes the first 100, so the last ones it was handed are
+# surely in flight when it is killed (B starts after the kill).
 enqueue "{\"activityArn\":\"$ARN\",\"heartbeatSeconds\":10,\"inputs\":$(inputs 1 100 2)}" >/dev/null
-worker A "$T/hA" --concurrency 16 --heartbeat-seconds 10 --worker-name A
+worker A "$T/hA" --concurrency 32 --heartbeat-seconds 10 --worker-name A
 A=$LAST
-worker B "$T/hB" --concurrency 16 --heartbeat-seconds 10 --worker-name B
-B=$LAST
 for _ in $(seq 600); do [ "$(queued)" = 0 ] && break; sleep 0.05; done
 sleep 0.3
 kill -9 $A
@@ -124,6 +124,8 @@ wait $A 2>/dev/null
 inflight=$(sqlite3 "$T/hA/worker.db" "SELECT count(*) FROM worker_tasks" 2>&1)
 if [ "${inflight:-0}" -gt 0 ] 2>/dev/null; then ok "worker A killed with $inflight tasks checkpointed"
 else bad "worker A had no task in flight when killed ($inflight)"; fi
+worker B "$T/hB" --concurrency 16 --heartbeat-seconds 10 --worker-name B
+B=$LAST
 worker A2 "$T/hA" --concurrency 16 --heartbeat-seconds 10 --worker-name A
 A=$LAST
 enqueue "{\"activityArn\":\"$ARN\",\"heartbeatSeconds\":10,\"inputs\":$(inputs 101 200 1)}" >/dev/null
