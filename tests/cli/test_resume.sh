@@ -48,7 +48,7 @@ id=$(sqlite3 "$H/state.db" "SELECT id FROM executions")
 t0=$(date +%s%N)
 "$SW" resume "$id" --home "$H" --quiet --json >"$T/out" 2>"$T/err"
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-[ "$st" = Nap ] && [ $ms -lt 1700 ] && ok "Wait resumed with the time left (${ms} ms of 2000)" || bad "Wait took ${ms} ms after resume (state $st)"
+[ "$st" = Nap ] && [ $ms -lt 1800 ] && ok "Wait resumed with the time left (${ms} ms of 2000)" || bad "Wait took ${ms} ms after resume (state $st)"
 got=$(sqlite3 "$H/state.db" "SELECT output FROM executions WHERE status = 'SUCCEEDED'")
 [ "$got" = "$want" ] && ok "resumed Wait: same output" || bad "resumed Wait output: $got"
 # Two processes never run one execution: a resume while it runs is refused.
