@@ -51,6 +51,12 @@ struct sw_http_req {
   char *url;               /* copy, for messages */
   sw_buf resp;             /* response body, bounded by max_body */
   bool limit_hit;          /* the write callback refused bytes */
+  sw_http_sink_fn sink;    /* streaming 2xx body consumer, or NULL */
+  void *sink_payload;
+  sw_http_source_fn source;/* streaming request body, or NULL */
+  void *source_payload;
+  sw_err stream_err;       /* a sink's or source's own error */
+  bool stream_failed;      /* stream_err is set: report it */
   char **want;             /* header names to capture; owned */
   char **values;           /* captured values (parallel); owned */
   size_t n_want;
@@ -149,6 +155,10 @@ static int map_result(sw_http_req *r, CURLcode cres, long status,
                       "HTTP %ld from %s", status, host);
   }
   what = r->errbuf[0] ? r->errbuf : curl_easy_strerror(cres);
+  if (r->stream_failed) {
+    *err = r->stream_err;
+    return err->code;
+  }
   if (cres == CURLE_WRITE_ERROR && r->limit_hit)
     return sw_err_set(err, SW_ELIMIT, SW_ORIGIN_CURL, cres,
                       "response from %s is larger than %zu bytes", host,
@@ -459,12 +469,36 @@ static void on_defer(uv_timer_t *t)
 static size_t on_write(char *data, size_t size, size_t n, void *userp)
 {
   sw_http_req *r = userp;
+  long status = 0;
 
+  if (r->sink) {
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (status >= 200 && status < 300) {
+      if (r->sink(data, size * n, r->sink_payload, &r->stream_err) < 0) {
+        r->stream_failed = true;
+        return 0; /* curl stops with CURLE_WRITE_ERROR */
+      }
+      return size * n;
+    }
+  }
   if (sw_buf_put(&r->resp, data, size * n, NULL) < 0) {
     r->limit_hit = true;
     return 0; /* short count: curl stops with CURLE_WRITE_ERROR */
   }
   return size * n;
+}
+
+static size_t on_read(char *buf, size_t size, size_t n, void *userp)
+{
+  sw_http_req *r = userp;
+  size_t got = 0;
+
+  if (r->source(buf, size * n, &got, r->source_payload, &r->stream_err) <
+      0) {
+    r->stream_failed = true;
+    return CURL_READFUNC_ABORT;
+  }
+  return got;
 }
 
 static size_t on_header(char *data, size_t size, size_t n, void *userp)
@@ -645,7 +679,18 @@ int sw_http_request(sw_http *h, const sw_http_opts *o, sw_http_cb cb,
          o->connect_timeout_ms > 0 ? o->connect_timeout_ms
                                    : (long)DEFAULT_CONNECT_TIMEOUT_MS);
   SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
-  if (o->body) {
+  r->sink = o->sink;
+  r->sink_payload = o->sink_payload;
+  if (o->source) {
+    r->source = o->source;
+    r->source_payload = o->source_payload;
+    SETOPT(CURLOPT_UPLOAD, 1L);
+    SETOPT(CURLOPT_READFUNCTION, on_read);
+    SETOPT(CURLOPT_READDATA, (void *)r);
+    SETOPT(CURLOPT_INFILESIZE_LARGE, (curl_off_t)o->source_len);
+    if (strcmp(o->method, "PUT") != 0)
+      SETOPT(CURLOPT_CUSTOMREQUEST, o->method);
+  } else if (o->body) {
     r->body = sw_malloc(o->body_len + 1);
     memcpy(r->body, o->body, o->body_len);
     r->body[o->body_len] = '\0';

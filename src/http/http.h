@@ -24,6 +24,22 @@
 typedef struct sw_http sw_http;
 typedef struct sw_http_req sw_http_req;
 
+/** Streaming response sink: receives the body of a 2xx response in order,
+ * `n` bytes at `data` (borrowed for the call), on the loop thread. Return
+ * 0 to go on; < 0 (with err set, at most once) stops the transfer, and the
+ * request completes with that error. A response with another status is
+ * not streamed: its body is kept in memory (bounded by max_body) so the
+ * caller can read the service's error document. */
+typedef int (*sw_http_sink_fn)(const char *data, size_t n, void *payload,
+                               sw_err *err);
+
+/** Streaming request body source: fill buf with up to cap bytes and set
+ * *n_out (0 only at the end); return 0, or < 0 with err set to abort the
+ * request (it completes with that error). On the loop thread. A source
+ * is read once, front to back: nothing rewinds it. */
+typedef int (*sw_http_source_fn)(char *buf, size_t cap, size_t *n_out,
+                                 void *payload, sw_err *err);
+
 /** Limits of a multi handle (0 = the default in brackets). */
 typedef struct sw_http_limits {
   long max_total_connections; /* CURLMOPT_MAX_TOTAL_CONNECTIONS [64] */
@@ -57,6 +73,18 @@ typedef struct sw_http_opts {
   const char *const *want_headers;/* response header names to capture
                                      (case-insensitive), may be NULL */
   size_t n_want_headers;
+  sw_http_sink_fn sink;           /* stream a 2xx body here instead of
+                                     memory (max_body then bounds only a
+                                     non-2xx body); may be NULL */
+  void *sink_payload;
+  sw_http_source_fn source;       /* stream the request body from here
+                                     (instead of `body`), exactly
+                                     source_len bytes (a PUT upload); the
+                                     caller signs the payload itself when
+                                     SigV4 needs its hash (header
+                                     x-amz-content-sha256) */
+  void *source_payload;
+  unsigned long long source_len;  /* bytes the source yields */
 } sw_http_opts;
 
 /** What came back. Borrowed for the duration of the callback. */
