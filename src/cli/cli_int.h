@@ -49,5 +49,8 @@ int cli_cmd_resume(const cli_opts *o);   /* resume */
 /** stepwise worker: parses its own options (argv[0] is "worker"). */
 int cli_cmd_worker(int argc, char **argv);
 extern const char cli_worker_help[];
+/** stepwise serve: parses its own options (argv[0] is "serve"). */
+int cli_cmd_serve(int argc, char **argv);
+extern const char cli_serve_help[];
 
 #endif

@@ -28,6 +28,8 @@ static const char usage_text[] =
     "  validate FILE... check definitions; one line per file\n"
     "  worker --activity ARN...  serve AWS Step Functions activities\n"
     "                   (stepwise worker --help)\n"
+    "  serve            start executions from webhooks, S3 events and an\n"
+    "                   inbox directory (stepwise serve --help)\n"
     "\n"
     "options:\n"
     "  --input JSON|@FILE   execution input (default {})\n"
@@ -491,6 +493,8 @@ int sw_cli_main(int argc, char **argv)
   }
   if (!strcmp(argv[1], "worker")) /* repeatable options: own parser */
     return cli_cmd_worker(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "serve")) /* its own options */
+    return cli_cmd_serve(argc - 1, argv + 1);
   pos = sw_calloc((size_t)argc, sizeof(char *));
   for (i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -566,7 +570,7 @@ int sw_cli_main(int argc, char **argv)
     rc = cmd_validate(&o);
   else {
     cli_error("unknown command \"%s\" (expected start, exec, resume, status, "
-              "list, history, validate or worker; see stepwise --help)",
+              "list, history, validate, worker or serve; see stepwise --help)",
               o.cmd);
     rc = SW_EXIT_USAGE;
   }

@@ -133,29 +133,17 @@ static int lock_execution(const cli_opts *o, const char *id)
   char *home = cli_home(o);
   char *dir = sw_asprintf("%s/locks", home);
   char *path = sw_asprintf("%s/%s", dir, id);
-  struct flock fl;
-  int fd = -1;
+  int fd = -1, r;
 
-  if (sw_mkdirs(dir, &err) == 0)
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd >= 0) {
-    memset(&fl, 0, sizeof(fl));
-    fl.l_type = F_WRLCK;
-    fl.l_whence = SEEK_SET;
-    if (fcntl(fd, F_SETLK, &fl) < 0) {
-      int e = errno;
-      close(fd);
-      fd = -1;
-      if (e == EACCES || e == EAGAIN)
-        cli_error("execution %s is being run by another stepwise process; "
-                  "wait for it or stop it first",
-                  id);
-      else
-        cli_error("%s: cannot lock", path);
-    }
-  } else {
-    cli_error("%s: cannot create the execution lock", path);
-  }
+  r = sw_mkdirs(dir, &err);
+  if (r == 0)
+    r = sw_file_lock(path, &fd, &err);
+  if (r == SW_EAGAIN)
+    cli_error("execution %s is being run by another stepwise process; "
+              "wait for it or stop it first",
+              id);
+  else if (r < 0)
+    cli_error("%s", err.msg);
   sw_free(home);
   sw_free(dir);
   sw_free(path);

@@ -67,6 +67,13 @@ int sw_file_read(char **out, size_t *len_out, const char *path, size_t max,
 /** mkdir -p with mode 0755. SW_EIO on failure. */
 int sw_mkdirs(const char *path, sw_err *err);
 bool sw_file_exists(const char *path);
+/** Take an exclusive POSIX record lock on `path` (created 0644 if absent),
+ * held through the returned descriptor until it is closed or the process
+ * exits (the kernel drops it when a killed process dies, so a crash never
+ * leaves it stuck). *fd_out gets the descriptor (the caller closes it).
+ * @return 0; SW_EAGAIN when another process holds it; SW_EIO when the
+ *         file cannot be created or locked (message names the path). */
+int sw_file_lock(const char *path, int *fd_out, sw_err *err);
 
 /* ---- JSON ------------------------------------------------------------- */
 
@@ -126,5 +133,12 @@ int sw_time_parse_rfc3339(int64_t *out, const char *s);
 void sw_uuid_v4(char *out);
 /** SHA-256 of data as 64 lower-case hex characters plus NUL into out. */
 void sw_sha256_hex(char out[65], const void *data, size_t len);
+/** HMAC-SHA256(key, data) (RFC 2104) as 64 lower-case hex characters plus
+ * NUL into out. */
+void sw_hmac_sha256_hex(char out[65], const void *key, size_t key_len,
+                        const void *data, size_t len);
+/** Compare n bytes in time that does not depend on where they differ
+ * (for signatures and tokens). */
+bool sw_const_time_equal(const void *a, const void *b, size_t n);
 
 #endif

@@ -2,7 +2,9 @@
 /* Ids and digests through OpenSSL's libcrypto (no hand-written hashes). */
 #include "common.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,4 +35,21 @@ void sw_sha256_hex(char out[65], const void *data, size_t len)
   for (i = 0; i < n && i < 32; i++)
     snprintf(out + 2 * i, 3, "%02x", md[i]);
   out[64] = '\0';
+}
+
+void sw_hmac_sha256_hex(char out[65], const void *key, size_t key_len,
+                        const void *data, size_t len)
+{
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0, i;
+
+  HMAC(EVP_sha256(), key, (int)key_len, data, len, md, &n);
+  for (i = 0; i < n && i < 32; i++)
+    snprintf(out + 2 * i, 3, "%02x", md[i]);
+  out[64] = '\0';
+}
+
+bool sw_const_time_equal(const void *a, const void *b, size_t n)
+{
+  return CRYPTO_memcmp(a, b, n) == 0;
 }

@@ -3,6 +3,8 @@
 #include "common.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -74,4 +76,31 @@ bool sw_file_exists(const char *path)
 {
   struct stat st;
   return stat(path, &st) == 0;
+}
+
+int sw_file_lock(const char *path, int *fd_out, sw_err *err)
+{
+  struct flock fl;
+  int fd, e;
+
+  *fd_out = -1;
+  fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return sw_err_set(err, SW_EIO, SW_ORIGIN_OS, errno,
+                      "%s: cannot create the lock file: %s", path,
+                      strerror(errno));
+  memset(&fl, 0, sizeof(fl));
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  if (fcntl(fd, F_SETLK, &fl) < 0) {
+    e = errno;
+    close(fd);
+    if (e == EACCES || e == EAGAIN)
+      return sw_err_set(err, SW_EAGAIN, SW_ORIGIN_OS, e,
+                        "%s is locked by another process", path);
+    return sw_err_set(err, SW_EIO, SW_ORIGIN_OS, e, "%s: cannot lock: %s",
+                      path, strerror(e));
+  }
+  *fd_out = fd;
+  return 0;
 }

@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: MIT */
+/* server internals shared by server.c (life cycle, routes, executions),
+ * srv_http.c (libmicrohttpd on the loop) and srv_inbox.c (the watched
+ * directory). Not for other modules. */
+#ifndef SW_SERVER_INT_H
+#define SW_SERVER_INT_H
+
+#include "server/server.h"
+
+#include "asl/asl.h"
+#include "engine/engine.h"
+#include "resources/resources.h"
+#include "store/store.h"
+#include "warehouse/warehouse.h"
+
+typedef enum srv_workflow {
+  SRV_WF_CONTROLSHIFT,
+  SRV_WF_INGEST,
+  SRV_WF_COUNT
+} srv_workflow;
+extern const char *const sw_server_workflows[SRV_WF_COUNT];
+
+typedef enum srv_source {
+  SRV_SRC_CONTROLSHIFT,
+  SRV_SRC_S3,
+  SRV_SRC_INBOX,
+  SRV_SRC_COUNT
+} srv_source;
+
+typedef enum srv_outcome {
+  SRV_ACCEPTED,
+  SRV_DUPLICATE,
+  SRV_REJECTED,
+  SRV_SKIPPED,
+  SRV_FAILED,
+  SRV_OUTCOME_COUNT
+} srv_outcome;
+
+/* A parsed definition, by content hash; kept for the process (the engine
+ * borrows it). */
+typedef struct srv_def {
+  char hash[65];
+  char *text;               /* owned */
+  char *source;             /* file it was read from, or NULL; owned */
+  sw_asl_definition *def;   /* owned */
+  struct srv_def *next;
+} srv_def;
+
+/* An execution this process runs, with its lock. */
+typedef struct srv_exec {
+  char id[37];
+  int lock_fd;
+  struct srv_exec *next;
+} srv_exec;
+
+/* A file seen in the inbox, waiting to settle. */
+typedef struct srv_file {
+  char *name;               /* owned */
+  long long size;
+  long long mtime_ns;
+  int seen;                 /* scans that found it unchanged */
+  bool taken;               /* its execution exists */
+  bool present;             /* found by the current scan */
+  struct srv_file *next;
+} srv_file;
+
+/* One HTTP request, handed to srv_route once its body is complete. */
+typedef struct srv_request {
+  const char *method;
+  const char *url;
+  const char *body;         /* raw bytes, NUL-terminated */
+  size_t body_len;
+  const char *signature;    /* x-controlshift-webhook-signature or NULL */
+  bool too_large;           /* the body passed max_body */
+} srv_request;
+
+typedef struct srv_reply {
+  int status;
+  const char *content_type; /* static */
+  char *body;               /* owned by the reply */
+  bool processed_header;    /* add x-controlshift-processed: 1 */
+} srv_reply;
+
+struct sw_server {
+  uv_loop_t *loop;
+  char *home, *workflows_dir, *warehouse, *cs_secret, *s3_root;
+  bool quiet;
+  size_t max_body;
+  int settle_ms;
+  sw_warehouse *wh;
+  sw_resources *res;
+  sw_store *store;
+  sw_engine *eng;
+  srv_def *defs;
+  srv_exec *execs;
+  unsigned long counts[SRV_SRC_COUNT][SRV_OUTCOME_COUNT];
+  unsigned long resumed;
+  /* HTTP (srv_http.c) */
+  void *mhd;                /* struct MHD_Daemon * */
+  uv_poll_t mhd_poll;
+  uv_timer_t mhd_timer;
+  bool mhd_handles;         /* the two handles are initialised */
+  int port;
+  /* inbox (srv_inbox.c) */
+  char *inbox;
+  uv_fs_event_t inbox_ev;
+  uv_timer_t inbox_timer;
+  bool inbox_handles;
+  srv_file *files;
+  /* closing */
+  uv_timer_t close_turn;
+  int closing_handles;
+  void (*close_cb)(void *payload);
+  void *close_payload;
+};
+
+/* server.c */
+void srv_route(sw_server *s, const srv_request *rq, srv_reply *out);
+/* Start workflow `wf` as execution `name`: SRV_ACCEPTED (id_out set),
+ * SRV_DUPLICATE (the name exists; id_out set when found) or SRV_FAILED
+ * (err set). */
+srv_outcome srv_start(sw_server *s, srv_workflow wf, const char *name,
+                      const cJSON *input, char id_out[37], sw_err *err);
+void srv_count(sw_server *s, srv_source src, srv_outcome o);
+/* A handle of srv_http.c/srv_inbox.c finished closing. */
+void srv_handle_closed(sw_server *s);
+
+/* srv_http.c: listen on host:port (0 = any); SW_EIO when binding fails. */
+int srv_http_start(sw_server *s, const char *host, int port, sw_err *err);
+void srv_http_stop(sw_server *s); /* adds to closing_handles */
+
+/* srv_inbox.c: watch dir (must exist); SW_EINVAL when it is no directory */
+int srv_inbox_start(sw_server *s, const char *dir, sw_err *err);
+void srv_inbox_stop(sw_server *s); /* adds to closing_handles */
+
+#endif
