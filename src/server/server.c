@@ -752,6 +752,11 @@ int sw_server_new(sw_server **out, uv_loop_t *loop, const sw_server_opts *o,
   s->quiet = o->quiet;
   s->max_body = o->max_body ? o->max_body : DEFAULT_MAX_BODY;
   s->settle_ms = o->settle_ms > 0 ? o->settle_ms : DEFAULT_SETTLE_MS;
+  /* Bind first: a port in use leaves nothing behind. Requests are only
+   * served once the loop runs, after everything below is ready. */
+  rc = srv_http_start(s, o->host ? o->host : "127.0.0.1", o->port, err);
+  if (rc < 0)
+    goto fail;
   dir = sw_asprintf("%s/locks", s->home);
   rc = sw_mkdirs(dir, err);
   sw_free(dir);
@@ -775,9 +780,6 @@ int sw_server_new(sw_server **out, uv_loop_t *loop, const sw_server_opts *o,
   if (rc < 0)
     goto fail;
   rc = resume_running(s, err);
-  if (rc < 0)
-    goto fail;
-  rc = srv_http_start(s, o->host ? o->host : "127.0.0.1", o->port, err);
   if (rc < 0)
     goto fail;
   if (o->inbox) {
