@@ -7,6 +7,7 @@
 #include "cli/cli_int.h"
 #include "engine/engine.h"
 #include "resources/resources.h"
+#include "server/server.h"
 #include "warehouse/warehouse.h"
 
 #include <dirent.h>
@@ -148,6 +149,25 @@ static int lock_execution(const cli_opts *o, const char *id)
   sw_free(dir);
   sw_free(path);
   return fd;
+}
+
+/* Does a stepwise serve hold HOME/locks/serve? */
+static bool serve_running(const cli_opts *o)
+{
+  sw_err err = SW_ERR_INIT;
+  char *home = cli_home(o);
+  char *path = sw_asprintf("%s/locks/serve", home);
+  int fd = -1;
+  bool held = false;
+
+  if (sw_file_exists(path)) {
+    held = sw_file_lock(path, &fd, &err) == SW_EAGAIN;
+    if (fd >= 0)
+      close(fd);
+  }
+  sw_free(home);
+  sw_free(path);
+  return held;
 }
 
 /* ---- set-up and teardown ---------------------------------------------- */
@@ -512,6 +532,13 @@ int cli_cmd_resume(const cli_opts *o)
   if (sw_asl_parse(&rc.def, rc.def_text, strlen(rc.def_text),
                    e.source ? e.source : e.workflow, &err) < 0) {
     cli_error("%s", err.msg);
+    goto done;
+  }
+  if (sw_server_owns_workflow(e.workflow) && serve_running(o)) {
+    cli_error("execution %s (%s) belongs to the stepwise serve running "
+              "with this home; it resumes it itself (stop the server to "
+              "resume it by hand)",
+              e.id, e.workflow);
     goto done;
   }
   lock_fd = lock_execution(o, e.id);

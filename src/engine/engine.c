@@ -2009,13 +2009,19 @@ int sw_engine_start(sw_engine *eng, const sw_engine_start_req *req,
   row.status = "RUNNING";
   row.warehouse = (char *)req->warehouse;
   row.start_ms = sw_time_now_ms();
-  rc = sw_store_begin(eng->store, err);
+  rc = eng->batch_failed ? sw_err_set(err, SW_EIO, SW_ORIGIN_SQLITE, 0,
+                                       "an earlier start of this batch "
+                                       "failed to write")
+                          : sw_store_begin(eng->store, err);
   if (rc == 0)
     rc = sw_store_put_definition(eng->store, hash, req->definition_text, err);
   if (rc == 0)
     rc = sw_store_insert_execution(eng->store, &row, err);
   if (rc < 0) {
-    sw_store_rollback(eng->store);
+    if (eng->batching)
+      eng->batch_failed = true; /* the whole batch rolls back */
+    else
+      sw_store_rollback(eng->store);
     sw_free(input_text);
     return rc;
   }
@@ -2031,6 +2037,13 @@ int sw_engine_start(sw_engine *eng, const sw_engine_start_req *req,
   ex->root->input = sw_json_dup(req->input);
   mark_dirty(ex->root);
   flush_dirty(eng);
+  if (eng->batching) { /* committed and woken by sw_engine_commit_batch */
+    ex->next_batch = eng->batch_head;
+    eng->batch_head = ex;
+    if (eng->failed)
+      eng->batch_failed = true;
+    return 0;
+  }
   rc = eng->failed ? sw_err_set(err, SW_EIO, SW_ORIGIN_SQLITE, 0, "%s",
                                 eng->fatal.msg)
                    : sw_store_commit(eng->store, err);
@@ -2041,6 +2054,50 @@ int sw_engine_start(sw_engine *eng, const sw_engine_start_req *req,
   arm_exec_timeout(ex);
   wake(ex->root);
   return 0;
+}
+
+void sw_engine_begin_batch(sw_engine *eng)
+{
+  eng->batching = true;
+  eng->batch_failed = false;
+  eng->batch_head = NULL;
+}
+
+int sw_engine_commit_batch(sw_engine *eng, size_t *started, sw_err *err)
+{
+  exec *ex, *next;
+  size_t n = 0;
+  int rc = 0;
+
+  eng->batching = false;
+  for (ex = eng->batch_head; ex; ex = ex->next_batch)
+    n++;
+  if (started)
+    *started = n;
+  if (!n && !eng->batch_failed)
+    return 0;
+  if (eng->batch_failed || eng->failed) {
+    rc = sw_err_set(err, SW_EIO, SW_ORIGIN_SQLITE, 0, "%s",
+                    eng->fatal.msg[0] ? eng->fatal.msg
+                                      : "a start of the batch failed to "
+                                        "write; none was recorded");
+    sw_store_rollback(eng->store);
+  } else {
+    rc = sw_store_commit(eng->store, err);
+  }
+  for (ex = eng->batch_head; ex; ex = next) {
+    next = ex->next_batch;
+    ex->next_batch = NULL;
+    if (rc < 0) {
+      exec_free(ex);
+    } else {
+      arm_exec_timeout(ex);
+      wake(ex->root);
+    }
+  }
+  eng->batch_head = NULL;
+  eng->batch_failed = false;
+  return rc;
 }
 
 /* ---- resume ----------------------------------------------------------- */

@@ -72,6 +72,25 @@ int sw_engine_start(sw_engine *eng, const sw_engine_start_req *req,
                     char id_out[37], sw_err *err);
 
 /**
+ * Group the starts that follow into one commit (one fsync for many
+ * executions, e.g. the webhooks a server read in one loop turn): until
+ * sw_engine_commit_batch, sw_engine_start writes but neither commits nor
+ * runs the executions it creates. Both calls must come from the same
+ * loop callback (nothing else may use the store in between).
+ */
+void sw_engine_begin_batch(sw_engine *eng);
+
+/**
+ * Commit the batch and start running its executions. *started (may be
+ * NULL) gets how many starts it held.
+ * @return 0 when every start of the batch is on disk; SW_EIO when a
+ *         start failed to write or the commit failed: then none of them
+ *         was recorded (rolled back) and none runs, and every id the
+ *         batch returned is void.
+ */
+int sw_engine_commit_batch(sw_engine *eng, size_t *started, sw_err *err);
+
+/**
  * Resume an execution from the store: a RUNNING one continues where its
  * last commit left it; a FAILED/TIMED_OUT/ABORTED one is redriven from the
  * states that failed (RedriveExecution). `def` must be the definition

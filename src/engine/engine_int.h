@@ -118,6 +118,7 @@ typedef struct exec {
   struct exec *next;          /* engine list */
   struct exec *next_done;
   bool done_pending;
+  struct exec *next_batch;    /* started in the open batch */
 } exec;
 
 struct sw_engine {
@@ -136,6 +137,9 @@ struct sw_engine {
   sw_buf scratch;             /* reused for each event's details text */
   sw_err fatal;               /* first store error; stops the engine */
   bool failed;
+  bool batching;              /* sw_engine_begin_batch is open */
+  bool batch_failed;          /* a start in the batch failed to write */
+  exec *batch_head;           /* executions started in the batch */
 };
 
 #endif

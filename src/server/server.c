@@ -100,27 +100,30 @@ static srv_def *def_by_hash(sw_server *s, const char *hash, char *text,
   return d;
 }
 
-/* The current definition of a served workflow, read from workflows_dir
- * (again when the file changed, so an edited workflow applies to the next
- * event without a restart). */
+/* The current definition of a served workflow, read from workflows_dir;
+ * read again (at most once a second) when the file changed, so an edited
+ * workflow applies to later events without a restart. */
 static srv_def *def_current(sw_server *s, srv_workflow wf, char **path_out,
                             sw_err *err)
 {
   char *path = sw_asprintf("%s/%s.asl.json", s->workflows_dir,
                            sw_server_workflows[wf]);
+  int64_t now = sw_time_now_ms();
   char *text = NULL;
   char hash[65];
   srv_def *d;
 
-  if (sw_file_read(&text, NULL, path, 16u << 20, err) < 0) {
-    sw_free(path);
+  *path_out = path;
+  if (s->current[wf] && now - s->current_ms[wf] < 1000)
+    return s->current[wf];
+  if (sw_file_read(&text, NULL, path, 16u << 20, err) < 0)
     return NULL;
-  }
   sw_sha256_hex(hash, text, strlen(text));
   d = def_by_hash(s, hash, text, err);
   if (d && !d->source)
     d->source = sw_strdup(path);
-  *path_out = path;
+  s->current[wf] = d;
+  s->current_ms[wf] = now;
   return d;
 }
 
@@ -179,8 +182,10 @@ srv_outcome srv_start(sw_server *s, srv_workflow wf, const char *name,
 
   id_out[0] = '\0';
   d = def_current(s, wf, &path, err);
-  if (!d)
+  if (!d) {
+    sw_free(path);
     return SRV_FAILED;
+  }
   memset(&req, 0, sizeof(req));
   req.def = d->def;
   req.definition_text = d->text;
@@ -201,8 +206,7 @@ srv_outcome srv_start(sw_server *s, srv_workflow wf, const char *name,
   }
   if (rc < 0)
     return SRV_FAILED;
-  if (exec_own(s, id_out, &lerr) < 0)
-    sw_log(SW_LOG_WARN, "execution %s: %s", id_out, lerr.msg);
+  s->batch_started++;
   if (!s->quiet)
     fprintf(stderr, "stepwise serve: %s execution %s (%s) started\n",
             sw_server_workflows[wf], id_out, name);
@@ -213,11 +217,20 @@ static void on_done(const char *id, const char *status, void *payload)
 {
   sw_server *s = payload;
 
-  if (!exec_find(s, id))
-    return;
   if (!s->quiet)
     fprintf(stderr, "stepwise serve: execution %s %s\n", id, status);
-  exec_release(s, id);
+  if (exec_find(s, id))
+    exec_release(s, id);
+}
+
+bool sw_server_owns_workflow(const char *workflow)
+{
+  int i;
+
+  for (i = 0; workflow && i < SRV_WF_COUNT; i++)
+    if (!strcmp(workflow, sw_server_workflows[i]))
+      return true;
+  return false;
 }
 
 typedef struct resume_ctx {
@@ -401,6 +414,7 @@ static void route_controlshift(sw_server *s, const srv_request *rq,
   cJSON_AddStringToObject(b, "name", name);
   reply_json(out, 200, b);
   out->processed_header = true;
+  out->source = SRV_SRC_CONTROLSHIFT;
 done:
   sw_free(file);
   cJSON_Delete(doc);
@@ -599,6 +613,7 @@ static void route_s3(sw_server *s, const srv_request *rq, srv_reply *out)
     cJSON_AddStringToObject(b, "status", n ? "processed" : "skipped");
     cJSON_AddItemToObject(b, "executions", arr);
     reply_json(out, 200, b);
+    out->source = SRV_SRC_S3;
   }
   cJSON_Delete(doc);
 }
@@ -738,6 +753,7 @@ int sw_server_new(sw_server **out, uv_loop_t *loop, const sw_server_opts *o,
 {
   sw_server *s = sw_calloc(1, sizeof(*s));
   sw_engine_opts eo;
+  s->serve_lock = -1;
   char *dir, *db;
   int rc;
 
@@ -762,6 +778,17 @@ int sw_server_new(sw_server **out, uv_loop_t *loop, const sw_server_opts *o,
   sw_free(dir);
   if (rc < 0)
     goto fail;
+  dir = sw_asprintf("%s/locks/serve", s->home);
+  rc = sw_file_lock(dir, &s->serve_lock, err);
+  if (rc == SW_EAGAIN)
+    sw_err_set(err, SW_EINVAL, SW_ORIGIN_NONE, 0,
+               "another stepwise serve runs with home %s (%s is locked)",
+               s->home, dir);
+  sw_free(dir);
+  if (rc < 0) {
+    rc = err->code;
+    goto fail;
+  }
   rc = sw_warehouse_open(&s->wh, loop, o->warehouse, s->home, err);
   if (rc < 0)
     goto fail;
@@ -869,6 +896,9 @@ void sw_server_close(sw_server *s, void (*cb)(void *payload), void *payload)
   s->eng = NULL;
   while (s->execs)
     exec_release(s, s->execs->id);
+  if (s->serve_lock >= 0)
+    close(s->serve_lock);
+  s->serve_lock = -1;
   uv_timer_init(s->loop, &s->close_turn);
   s->close_turn.data = s;
   uv_timer_start(&s->close_turn, on_close_turn, 0, 0);

@@ -48,10 +48,13 @@
  * mtime have not changed between two scans. Files present at start are
  * taken too (they arrived while no server ran).
  *
- * Concurrency. Each execution this process runs is locked with
- * HOME/locks/ID like `stepwise start`, so `stepwise resume ID` refuses to
- * run it twice; on start, RUNNING executions of the served workflows
- * whose lock is free are resumed.
+ * Concurrency. A server holds HOME/locks/serve while it runs (a second
+ * server on the same home is refused) and owns the executions of the
+ * served workflows: `stepwise resume` refuses them while it runs (no lock
+ * file per new execution: creating one per webhook cost more than the
+ * webhook). On start it resumes the RUNNING executions of the served
+ * workflows, skipping any that a `stepwise resume` started before it
+ * holds (HOME/locks/ID); it holds those locks while it runs them.
  *
  * All calls and callbacks on the loop thread. */
 #ifndef SW_SERVER_H
@@ -115,6 +118,10 @@ void sw_server_get_stats(const sw_server *s, sw_server_stats *out);
  * everything; `cb` (may be NULL) runs once all handles are closed. The
  * loop must keep running until then. */
 void sw_server_close(sw_server *s, void (*cb)(void *payload), void *payload);
+
+/** True for the workflows a server starts and owns (controlshift_bulk_data,
+ * file_ingest): `stepwise resume` leaves them to a running server. */
+bool sw_server_owns_workflow(const char *workflow);
 
 /* ---- pure helpers (exposed for tests) --------------------------------- */
 

@@ -79,6 +79,9 @@ typedef struct srv_reply {
   const char *content_type; /* static */
   char *body;               /* owned by the reply */
   bool processed_header;    /* add x-controlshift-processed: 1 */
+  int started;              /* executions this reply reports as started:
+                               it may only be sent after their commit */
+  srv_source source;        /* for the counters if that commit fails */
 } srv_reply;
 
 struct sw_server {
@@ -92,14 +95,20 @@ struct sw_server {
   sw_store *store;
   sw_engine *eng;
   srv_def *defs;
-  srv_exec *execs;
+  srv_def *current[SRV_WF_COUNT];   /* what workflows_dir held ... */
+  int64_t current_ms[SRV_WF_COUNT]; /* ... when last read (epoch ms) */
+  srv_exec *execs;          /* resumed executions, with their locks */
+  int serve_lock;           /* HOME/locks/serve, held while serving */
   unsigned long counts[SRV_SRC_COUNT][SRV_OUTCOME_COUNT];
   unsigned long resumed;
+  unsigned long batch_started; /* srv_start acceptances so far */
   /* HTTP (srv_http.c) */
   void *mhd;                /* struct MHD_Daemon * */
   uv_poll_t mhd_poll;
   uv_timer_t mhd_timer;
   bool mhd_handles;         /* the two handles are initialised */
+  void *pending;            /* connections waiting for the batch commit */
+  bool in_batch;            /* inside MHD_run: starts join one commit */
   int port;
   /* inbox (srv_inbox.c) */
   char *inbox;

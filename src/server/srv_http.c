@@ -4,7 +4,14 @@
  * descriptor is watched with uv_poll (readable = some connection or the
  * listen socket is ready) and MHD_get_timeout arms a uv_timer, so every
  * request is handled on the loop thread. A body is collected (bounded by
- * max_body) before srv_route sees the request. */
+ * max_body) before srv_route sees the request.
+ *
+ * Group acknowledgement: each MHD_run is one engine batch. A request that
+ * started an execution is suspended with its reply; after MHD_run the
+ * batch commits once (one fsync for every webhook read in that turn) and
+ * the suspended connections resume and get their replies (or a 500 when
+ * the commit failed, so the sender retries). No 2xx leaves before the
+ * commit. */
 #include "server/server_int.h"
 
 #include <arpa/inet.h>
@@ -17,16 +24,53 @@
 typedef struct conn {
   sw_buf body;       /* bounded by max_body */
   bool too_large;
+  bool has_reply;    /* resumed: send `reply` */
+  srv_reply reply;   /* held while the batch commits */
+  struct MHD_Connection *c;
+  struct conn *next_pending;
 } conn;
 
 static void arm(sw_server *s);
+static void on_timer(uv_timer_t *t);
 
 static void run_mhd(sw_server *s)
 {
+  sw_err err = SW_ERR_INIT;
+  conn *cn, *next;
+  int rc;
+
   if (!s->mhd)
     return;
+  sw_engine_begin_batch(s->eng);
+  s->in_batch = true;
   MHD_run((struct MHD_Daemon *)s->mhd);
+  s->in_batch = false;
+  rc = sw_engine_commit_batch(s->eng, NULL, &err);
+  if (rc < 0)
+    sw_log(SW_LOG_ERROR, "events could not be recorded: %s", err.msg);
+  for (cn = s->pending; cn; cn = next) {
+    next = cn->next_pending;
+    cn->next_pending = NULL;
+    if (rc < 0) {
+      /* Nothing of the batch is on disk: no 2xx, the sender retries. */
+      s->counts[cn->reply.source][SRV_ACCEPTED] -=
+          (unsigned long)cn->reply.started;
+      s->counts[cn->reply.source][SRV_FAILED] +=
+          (unsigned long)cn->reply.started;
+      sw_free(cn->reply.body);
+      cn->reply.status = 500;
+      cn->reply.content_type = "application/json";
+      cn->reply.processed_header = false;
+      cn->reply.body = sw_strdup("{\"error\":\"the event could not be "
+                                 "recorded; retry\"}");
+    }
+    cn->has_reply = true;
+    MHD_resume_connection(cn->c);
+  }
   arm(s);
+  if (s->pending) /* MHD picks resumed connections up on its next run */
+    uv_timer_start(&s->mhd_timer, on_timer, 0, 0);
+  s->pending = NULL;
 }
 
 static void on_poll(uv_poll_t *p, int status, int events)
@@ -82,6 +126,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
   srv_request rq;
   srv_reply rp;
   enum MHD_Result ret;
+  unsigned long before;
 
   (void)version;
   if (!cn) { /* headers only: set up the body */
@@ -97,6 +142,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
     *upload_data_size = 0;
     return MHD_YES;
   }
+  if (cn->has_reply) { /* resumed after the batch committed */
+    cn->has_reply = false;
+    ret = respond(c, &cn->reply);
+    sw_free(cn->reply.body);
+    cn->reply.body = NULL;
+    return ret;
+  }
   memset(&rq, 0, sizeof(rq));
   memset(&rp, 0, sizeof(rp));
   rq.method = method;
@@ -106,7 +158,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
   rq.too_large = cn->too_large;
   rq.signature = MHD_lookup_connection_value(
       c, MHD_HEADER_KIND, "x-controlshift-webhook-signature");
+  before = s->batch_started;
   srv_route(s, &rq, &rp);
+  rp.started = (int)(s->batch_started - before);
+  if (rp.started > 0 && s->in_batch) {
+    /* Not before the commit: hold the reply, park the connection. */
+    cn->reply = rp;
+    cn->c = c;
+    cn->next_pending = s->pending;
+    s->pending = cn;
+    MHD_suspend_connection(c);
+    return MHD_YES;
+  }
   ret = respond(c, &rp);
   sw_free(rp.body);
   return ret;
@@ -122,6 +185,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
   (void)toe;
   if (cn) {
     sw_buf_dispose(&cn->body);
+    sw_free(cn->reply.body);
     sw_free(cn);
   }
   *con_cls = NULL;
@@ -144,7 +208,8 @@ int srv_http_start(sw_server *s, const char *host, int port, sw_err *err)
                       "listen address \"%s\": expected an IPv4 address such "
                       "as 127.0.0.1",
                       host);
-  d = MHD_start_daemon(MHD_USE_EPOLL, (uint16_t)port, NULL, NULL, on_request,
+  d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME,
+                       (uint16_t)port, NULL, NULL, on_request,
                        s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
                        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
