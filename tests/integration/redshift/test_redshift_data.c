@@ -1021,3 +1021,40 @@ SW_TEST(redshift_data__bulk_load_needs_staging)
     SW_ASSERT_EQ(uv_loop_close(&e2.loop), 0);
   }
 }
+
+/* Closing the warehouse while a load is under way ends it with
+ * SW_ECANCELED and leaves no handle behind. */
+SW_TEST(redshift_data__bulk_load_cancelled_by_close)
+{
+  static const char *const cols[] = {"id"};
+  mem_reader m = {"1\n2\n", 0, 4, 7};
+  sw_wh_bulk_load req = {"rs_bulk_c", cols, 1, false, mem_read, &m};
+  s3_peer s3 = {0};
+  loadbox b;
+  env e;
+  sw_err err = SW_ERR_INIT;
+  char *url;
+  bool closed = false;
+
+  memset(&e, 0, sizeof(e));
+  memset(&b, 0, sizeof(b));
+  uv_loop_init(&e.loop);
+  SW_ASSERT(s3_peer_start(&s3));
+  if (!peer_start(&e.p, NULL)) {
+    s3_peer_stop(&s3);
+    SW_ASSERT(!"data api peer");
+  }
+  url = url_for("wg1", STAGING);
+  SW_ASSERT_OK(env_open(&e, url, &err));
+  sw_free(url);
+  SW_ASSERT_OK(sw_warehouse_bulk_load(e.wh, &req, on_loaded, &b, &err));
+  sw_warehouse_close(e.wh, closed_cb, &closed);
+  while (!closed)
+    uv_run(&e.loop, UV_RUN_ONCE);
+  uv_run(&e.loop, UV_RUN_DEFAULT);
+  SW_ASSERT(b.done);
+  SW_ASSERT_EQ(b.code, SW_ECANCELED);
+  peer_stop(&e.p);
+  s3_peer_stop(&s3);
+  SW_ASSERT_EQ(uv_loop_close(&e.loop), 0);
+}
