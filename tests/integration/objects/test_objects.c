@@ -273,7 +273,7 @@ SW_TEST(objects__s3_big_file_streamed)
   char *buf = sw_malloc(1 << 20), *buf2 = sw_malloc(1 << 20);
   char stats[512];
   struct rusage ru0, ru1;
-  uint64_t x = 88172645463325252ull;
+  uint64_t x = 88172645463325252ull, t0, t1, t2;
   size_t i, k;
   FILE *f = fopen(src, "wb"), *g;
   box b;
@@ -290,9 +290,15 @@ SW_TEST(objects__s3_big_file_streamed)
   }
   fclose(f);
   getrusage(RUSAGE_SELF, &ru0);
+  t0 = uv_hrtime();
   SW_ASSERT_OK(op(&loop, os, PUT, "big.bin", src, &b));
+  t1 = uv_hrtime();
   SW_ASSERT_OK(op(&loop, os, GET, "big.bin", dst, &b));
+  t2 = uv_hrtime();
   getrusage(RUSAGE_SELF, &ru1);
+  fprintf(stderr, "  24 MiB: put %.0f ms, get %.0f ms, peak RSS +%ld KiB\n",
+          (double)(t1 - t0) / 1e6, (double)(t2 - t1) / 1e6,
+          ru1.ru_maxrss - ru0.ru_maxrss);
   f = fopen(src, "rb");
   g = fopen(dst, "rb");
   SW_ASSERT(f && g);
