@@ -141,7 +141,11 @@ typedef void (*sw_wh_load_cb)(const sw_err *err, long long rows,
  * postgres: COPY table (columns) FROM STDIN (FORMAT csv), fed with
  * back-pressure (the next read starts only when the server took the last
  * chunk). sqlite: batched prepared INSERTs in one transaction on the
- * thread pool, the CSV parsed by libcsv. Not a Data API call: no Id, no
+ * thread pool, the CSV parsed by libcsv. redshift-data: the CSV is staged
+ * to the URL's s3_staging location and loaded with COPY ... FROM 's3://...'
+ * IAM_ROLE '...' FORMAT AS CSV through ExecuteStatement, then the object is
+ * deleted (wh_redshift_data.c; SW_EINVAL without s3_staging and iam_role).
+ * Not a Data API call: no Id, no
  * registry row; a workflow that needs exactly-once loads records the load
  * in the same table (or loads into staging and merges with a statement).
  * @return 0 and cb is called exactly once; < 0 (cb never called) with

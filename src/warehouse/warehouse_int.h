@@ -93,6 +93,15 @@ int sw__wh_sql_bind_names(const char *sql, const char *const *names,
  * for an empty name; SW_ELIMIT past b->max. */
 int sw__wh_quote_ident(sw_buf *b, const char *name, sw_err *err);
 
+/** Append `value` as a single-quoted SQL string literal ('' doubles a
+ * quote), for the few places no parameter can be bound (Redshift's COPY
+ * takes its FROM and IAM_ROLE as literals). The one audited literal
+ * escaping function (DESIGN.md §2). A backslash or a control character is
+ * refused (SW_EINVAL) rather than escaped: Redshift reads \ as an escape
+ * in literals, PostgreSQL does not, so no one spelling is right for both;
+ * S3 URLs and role ARNs never need them. SW_ELIMIT past b->max. */
+int sw__wh_quote_literal(sw_buf *b, const char *value, sw_err *err);
+
 /** Free an array of n strings (NULL-safe). */
 void sw__wh_strv_free(char **v, size_t n);
 

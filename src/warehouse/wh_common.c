@@ -311,3 +311,21 @@ done:
   cJSON_Delete(params);
   return rc;
 }
+
+int sw__wh_quote_literal(sw_buf *b, const char *value, sw_err *err)
+{
+  const char *p;
+  int rc;
+
+  for (p = value; *p; p++)
+    if (*p == '\\' || (unsigned char)*p < 0x20 || *p == 0x7f)
+      return sw_err_set(err, SW_EINVAL, SW_ORIGIN_NONE, 0,
+                        "SQL literal '%.100s' holds a backslash or a "
+                        "control character", value);
+  rc = sw_buf_put(b, "'", 1, err);
+  for (p = value; rc == 0 && *p; p++)
+    rc = *p == '\'' ? sw_buf_put(b, "''", 2, err) : sw_buf_put(b, p, 1, err);
+  if (rc == 0)
+    rc = sw_buf_put(b, "'", 1, err);
+  return rc;
+}

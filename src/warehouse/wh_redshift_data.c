@@ -16,6 +16,11 @@
  *   timeout_ms=N        per HTTP request [30000]
  *   max_attempts=N      per call, retries included [6]
  *   retry_base_ms=N, retry_cap_ms=N  backoff [100, 5000]
+ *   s3_staging=s3://BUCKET/PREFIX  where bulk loads stage their CSV (an
+ *                       object store URL, src/objects; percent-encode its
+ *                       own '?' and '&')
+ *   iam_role=ARN        the role COPY reads the staged object with (or
+ *                       "default", the cluster's default role)
  * Credentials: sw_aws_creds_resolve (environment, then AWS_PROFILE).
  * Endpoint: AWS_ENDPOINT_URL_REDSHIFT_DATA, AWS_ENDPOINT_URL, else
  * https://redshift-data.REGION.amazonaws.com.
@@ -37,14 +42,35 @@
  *   other service error -> SW_EREMOTE; the message names the action, the
  *   exception and the service's message.
  * - DescribeStatement's CreatedAt/UpdatedAt (epoch seconds on the wire)
- *   are given as ISO 8601 strings, as the other drivers give them. */
+ *   are given as ISO 8601 strings, as the other drivers give them.
+ * - Bulk load is what Redshift users do: the CSV is spooled to a local
+ *   temporary file (on the thread pool; the reader may block), put to the
+ *   staging store as PREFIX/stepwise-load-<uuid>.csv (streamed, signed
+ *   with its SHA-256), loaded with ExecuteStatement
+ *     COPY "table" ("c1", ...) FROM 's3://BUCKET/PREFIX/stepwise-load-
+ *     <uuid>.csv' IAM_ROLE '...' FORMAT AS CSV [IGNOREHEADER 1] EMPTYASNULL
+ *   (one statement: all rows or none), polled with DescribeStatement
+ *   (100 ms doubling to 2 s) until FINISHED, FAILED or ABORTED; the rows
+ *   are its ResultRows. The staged object is deleted afterwards whatever
+ *   the outcome (a failed delete is logged, not reported: the load's
+ *   outcome stands). COPY FROM reads every object under a prefix, hence
+ *   the unique name. Without s3_staging and iam_role a bulk load fails
+ *   with SW_EINVAL saying so. EMPTYASNULL makes an empty field NULL, as
+ *   the other drivers do for an unquoted empty field; Redshift may also
+ *   load a quoted "" in a CHAR/VARCHAR column as NULL (the peer, on
+ *   PostgreSQL, keeps it as ''). */
 #include "warehouse/warehouse.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "http/http.h"
+#include "objects/objects.h"
 #include "warehouse/warehouse_int.h"
 
 #define SERVICE "redshift-data"
@@ -66,6 +92,10 @@ typedef struct rs {
   char *database;         /* from the URL path */
   char *secret_arn;       /* may be NULL */
   char *db_user;          /* may be NULL */
+  char *s3_staging;       /* object store URL for bulk loads, or NULL */
+  char *iam_role;         /* COPY's IAM_ROLE, or NULL */
+  sw_objects *staging;    /* opened from s3_staging; closed by rs_close */
+  struct load *loads;     /* bulk loads not yet completed */
   long timeout_ms;
   int max_attempts;
   uint64_t base_ms, cap_ms;
@@ -186,7 +216,15 @@ static int parse_url(rs *r, const char *target, char **region_out,
     key = pct_decode(p, (size_t)(eq - p), true);
     val = pct_decode(eq + 1, amp ? (size_t)(amp - eq - 1) : strlen(eq + 1),
                      true);
-    if (!strcmp(key, "secret_arn")) {
+    if (!strcmp(key, "s3_staging")) {
+      sw_free(r->s3_staging);
+      r->s3_staging = val;
+      val = NULL;
+    } else if (!strcmp(key, "iam_role")) {
+      sw_free(r->iam_role);
+      r->iam_role = val;
+      val = NULL;
+    } else if (!strcmp(key, "secret_arn")) {
       sw_free(r->secret_arn);
       r->secret_arn = val;
       val = NULL;
@@ -222,7 +260,8 @@ static int parse_url(rs *r, const char *target, char **region_out,
       rc = sw_err_set(err, SW_EINVAL, SW_ORIGIN_NONE, 0,
                       "redshift-data URL: unknown parameter '%s' (expected "
                       "secret_arn, db_user, region, target, timeout_ms, "
-                      "max_attempts, retry_base_ms, retry_cap_ms)", key);
+                      "max_attempts, retry_base_ms, retry_cap_ms, "
+                      "s3_staging, iam_role)", key);
       goto done;
     }
     sw_free(key);
@@ -267,6 +306,8 @@ static void rs_free(rs *r)
   sw_free(r->database);
   sw_free(r->secret_arn);
   sw_free(r->db_user);
+  sw_free(r->s3_staging);
+  sw_free(r->iam_role);
   sw_free(r);
 }
 
@@ -714,6 +755,362 @@ static int rs_cancel(void *impl, const char *id, sw_wh_json_cb cb,
                  err);
 }
 
+/* ---- bulk load: stage to S3, COPY, poll, delete ------------------------- */
+
+#define SPOOL_CHUNK (1024 * 1024)
+#define POLL_FIRST_MS 100
+#define POLL_CAP_MS 2000
+
+typedef struct load {
+  uv_work_t work;        /* spooling the CSV to tmp (thread pool) */
+  uv_timer_t poll;       /* between DescribeStatement calls */
+  rs *rs;
+  sw_wh_bulk_load req;   /* pointers borrowed until cb runs */
+  sw_wh_load_cb cb;
+  void *payload;
+  char *sql;             /* the COPY statement */
+  char *tmp;             /* local spool file; removed once put */
+  char key[64];          /* "stepwise-load-<uuid>.csv" */
+  char *object;          /* s3://... of the staged object, for messages */
+  bool staged;           /* the object exists (delete it at the end) */
+  char id[SW_WH_ID_MAX + 16];
+  uint64_t poll_ms;
+  long long rows;
+  sw_err err;            /* the load's outcome when failed */
+  bool failed;
+  struct load *prev, *next; /* rs->loads */
+} load;
+
+static void load_closed(uv_handle_t *h)
+{
+  load *l = SW_CONTAINER_OF((uv_timer_t *)h, load, poll);
+  rs *r = l->rs;
+
+  sw_free(l->sql);
+  sw_free(l->tmp);
+  sw_free(l->object);
+  sw_free(l);
+  close_step(r);
+}
+
+/* Report and go (the staged object is already deleted or abandoned). */
+static void load_done(load *l)
+{
+  rs *r = l->rs;
+
+  if (l->prev)
+    l->prev->next = l->next;
+  else
+    r->loads = l->next;
+  if (l->next)
+    l->next->prev = l->prev;
+  l->prev = l->next = NULL;
+  uv_timer_stop(&l->poll);
+  if (l->tmp)
+    (void)unlink(l->tmp);
+  l->cb(l->failed ? &l->err : NULL, l->failed ? 0 : l->rows, l->payload);
+  uv_close((uv_handle_t *)&l->poll, load_closed);
+}
+
+static void on_unstaged(const sw_err *err, void *payload)
+{
+  load *l = payload;
+
+  if (err)
+    sw_log(SW_LOG_WARN, "redshift-data bulk load: could not delete the "
+           "staged object: %s", err->msg);
+  load_done(l);
+}
+
+/* The outcome is known (err NULL: loaded): delete the staged object. */
+static void load_finish(load *l, const sw_err *err)
+{
+  rs *r = l->rs;
+  sw_err e = SW_ERR_INIT;
+
+  if (err && !l->failed) {
+    l->err = *err;
+    l->failed = true;
+  }
+  if (l->staged && !r->closing &&
+      sw_objects_delete(r->staging, l->key, on_unstaged, l, &e) == 0)
+    return;
+  if (l->staged)
+    sw_log(SW_LOG_WARN, "redshift-data bulk load: staged object %s left "
+           "behind (%s)", l->object, r->closing ? "closing" : e.msg);
+  load_done(l);
+}
+
+static void load_describe(load *l);
+
+static void on_poll_timer(uv_timer_t *t)
+{
+  load_describe(SW_CONTAINER_OF(t, load, poll));
+}
+
+static void on_load_described(const sw_err *err, cJSON *resp, void *payload)
+{
+  load *l = payload;
+  const char *st = sw_json_get_str(resp, "Status");
+  const char *msg;
+  cJSON *rows;
+  sw_err e = SW_ERR_INIT;
+
+  if (err) {
+    load_finish(l, err);
+    return;
+  }
+  if (st && !strcmp(st, "FINISHED")) {
+    rows = sw_json_get(resp, "ResultRows");
+    l->rows = cJSON_IsNumber(rows) && rows->valuedouble >= 0
+                  ? (long long)rows->valuedouble : 0;
+    cJSON_Delete(resp);
+    load_finish(l, NULL);
+    return;
+  }
+  if (st && (!strcmp(st, "FAILED") || !strcmp(st, "ABORTED"))) {
+    msg = sw_json_get_str(resp, "Error");
+    sw_err_set(&e, SW_EREMOTE, SW_ORIGIN_NONE, 0,
+               "redshift-data bulk load into '%s': COPY from %s %s: %s "
+               "(statement %s)", l->req.table, l->object, st,
+               msg ? msg : "no error message", l->id);
+    cJSON_Delete(resp);
+    load_finish(l, &e);
+    return;
+  }
+  cJSON_Delete(resp);
+  uv_timer_start(&l->poll, on_poll_timer, l->poll_ms, 0);
+  l->poll_ms = l->poll_ms * 2 > POLL_CAP_MS ? POLL_CAP_MS : l->poll_ms * 2;
+}
+
+static int rs_describe(void *impl, const char *id, sw_wh_json_cb cb,
+                       void *payload, sw_err *err);
+
+static void load_describe(load *l)
+{
+  sw_err err = SW_ERR_INIT;
+
+  if (rs_describe(l->rs, l->id, on_load_described, l, &err) < 0)
+    load_finish(l, &err);
+}
+
+static void on_load_submitted(const sw_err *err, const char *id,
+                              void *payload)
+{
+  load *l = payload;
+
+  if (err) {
+    load_finish(l, err);
+    return;
+  }
+  snprintf(l->id, sizeof(l->id), "%s", id);
+  sw_log(SW_LOG_INFO, "redshift-data bulk load into '%s': COPY from %s is "
+         "statement %s", l->req.table, l->object, l->id);
+  uv_timer_start(&l->poll, on_poll_timer, l->poll_ms, 0);
+}
+
+static int rs_submit(void *impl, const sw_wh_submit *req, sw_wh_submit_cb cb,
+                     void *payload, sw_err *err);
+
+static void on_staged(const sw_err *err, void *payload)
+{
+  load *l = payload;
+  const char *sqls[1];
+  sw_wh_submit sub;
+  sw_err e = SW_ERR_INIT;
+
+  (void)unlink(l->tmp);
+  sw_free(l->tmp);
+  l->tmp = NULL;
+  if (err) {
+    load_finish(l, err);
+    return;
+  }
+  l->staged = true;
+  if (l->rs->closing) {
+    sw_err_set(&e, SW_ECANCELED, SW_ORIGIN_NONE, 0,
+               "the redshift-data warehouse was closed");
+    load_finish(l, &e);
+    return;
+  }
+  sqls[0] = l->sql;
+  memset(&sub, 0, sizeof(sub));
+  sub.sqls = sqls;
+  sub.n_sqls = 1;
+  /* No client token given: rs_submit makes one, so its own retries of
+   * ExecuteStatement never run the COPY twice. */
+  if (rs_submit(l->rs, &sub, on_load_submitted, l, &e) < 0)
+    load_finish(l, &e);
+}
+
+/* Thread pool: drain the reader into the spool file. */
+static void spool_work(uv_work_t *w)
+{
+  load *l = SW_CONTAINER_OF(w, load, work);
+  int fd = open(l->tmp, O_WRONLY | O_TRUNC | O_CLOEXEC);
+  char *buf = sw_malloc(SPOOL_CHUNK);
+  size_t n, off;
+  ssize_t k;
+
+  if (fd < 0) {
+    sw_err_set(&l->err, SW_EIO, SW_ORIGIN_OS, errno,
+               "redshift-data bulk load: cannot open '%s'", l->tmp);
+    l->failed = true;
+  }
+  while (!l->failed) {
+    n = 0;
+    if (l->req.read(l->req.read_payload, buf, SPOOL_CHUNK, &n, &l->err) <
+        0) {
+      l->failed = true;
+      break;
+    }
+    if (n == 0)
+      break;
+    for (off = 0; off < n; off += (size_t)k) {
+      k = write(fd, buf + off, n - off);
+      if (k < 0 && errno == EINTR) {
+        k = 0;
+        continue;
+      }
+      if (k < 0) {
+        sw_err_set(&l->err, SW_EIO, SW_ORIGIN_OS, errno,
+                   "redshift-data bulk load: writing '%s': %s", l->tmp,
+                   uv_strerror(-errno));
+        l->failed = true;
+        break;
+      }
+    }
+  }
+  if (fd >= 0)
+    close(fd);
+  sw_free(buf);
+}
+
+static void spool_after(uv_work_t *w, int status)
+{
+  load *l = SW_CONTAINER_OF(w, load, work);
+  sw_err e = SW_ERR_INIT;
+
+  if (l->failed) {
+    load_finish(l, NULL);
+    return;
+  }
+  if (status < 0 || l->rs->closing) {
+    sw_err_set(&e, SW_ECANCELED, SW_ORIGIN_NONE, 0,
+               "the redshift-data warehouse was closed");
+    load_finish(l, &e);
+    return;
+  }
+  if (sw_objects_put(l->rs->staging, l->key, l->tmp, on_staged, l, &e) < 0)
+    load_finish(l, &e);
+}
+
+/* COPY "t" ("a", "b") FROM '<object>' IAM_ROLE '<role>' FORMAT AS CSV
+ * [IGNOREHEADER 1] EMPTYASNULL */
+static int copy_sql(const rs *r, const sw_wh_bulk_load *req,
+                    const char *object, char **out, sw_err *err)
+{
+  sw_buf b = SW_BUF_INIT(SW_WH_MAX_SQL_BYTES);
+  size_t i;
+  int rc;
+
+  *out = NULL;
+  rc = sw_buf_puts(&b, "COPY ", err);
+  if (rc == 0)
+    rc = sw__wh_quote_ident(&b, req->table, err);
+  if (rc == 0)
+    rc = sw_buf_puts(&b, " (", err);
+  for (i = 0; rc == 0 && i < req->n_columns; i++) {
+    if (i > 0)
+      rc = sw_buf_puts(&b, ", ", err);
+    if (rc == 0)
+      rc = sw__wh_quote_ident(&b, req->columns[i], err);
+  }
+  if (rc == 0)
+    rc = sw_buf_puts(&b, ") FROM ", err);
+  if (rc == 0)
+    rc = sw__wh_quote_literal(&b, object, err);
+  if (rc == 0)
+    rc = sw_buf_puts(&b, " IAM_ROLE ", err);
+  if (rc == 0)
+    rc = sw__wh_quote_literal(&b, r->iam_role, err);
+  if (rc == 0)
+    rc = sw_buf_printf(&b, err, " FORMAT AS CSV%s EMPTYASNULL",
+                       req->header ? " IGNOREHEADER 1" : "");
+  if (rc < 0) {
+    sw_buf_dispose(&b);
+    return rc;
+  }
+  *out = sw_buf_detach(&b);
+  return 0;
+}
+
+static int rs_bulk_load(void *impl, const sw_wh_bulk_load *req,
+                        sw_wh_load_cb cb, void *payload, sw_err *err)
+{
+  rs *r = impl;
+  const char *tmpdir = getenv("TMPDIR");
+  char uuid[40];
+  load *l;
+  int fd, rc;
+
+  if (!r->staging || !r->iam_role)
+    return sw_err_set(err, SW_EINVAL, SW_ORIGIN_NONE, 0,
+                      "redshift-data bulk load needs a staging location "
+                      "and a role for COPY: add s3_staging=s3://BUCKET/"
+                      "PREFIX&iam_role=arn:aws:iam::ACCOUNT:role/NAME to "
+                      "the warehouse URL");
+  if (r->closing)
+    return sw_err_set(err, SW_ECANCELED, SW_ORIGIN_NONE, 0,
+                      "the redshift-data warehouse is closing");
+  l = sw_calloc(1, sizeof(*l));
+  l->rs = r;
+  l->req = *req;
+  l->cb = cb;
+  l->payload = payload;
+  l->poll_ms = POLL_FIRST_MS;
+  sw_uuid_v4(uuid);
+  snprintf(l->key, sizeof(l->key), "stepwise-load-%s.csv", uuid);
+  l->object = sw_objects_url_of(r->staging, l->key);
+  rc = copy_sql(r, req, l->object, &l->sql, err);
+  if (rc < 0)
+    goto fail;
+  l->tmp = sw_asprintf("%s/stepwise-load-XXXXXX",
+                       tmpdir && *tmpdir ? tmpdir : "/tmp");
+  fd = mkstemp(l->tmp);
+  if (fd < 0) {
+    rc = sw_err_set(err, SW_EIO, SW_ORIGIN_OS, errno,
+                    "redshift-data bulk load: cannot create a spool file "
+                    "in %s: %s", tmpdir && *tmpdir ? tmpdir : "/tmp",
+                    uv_strerror(-errno));
+    sw_free(l->tmp);
+    l->tmp = NULL;
+    goto fail;
+  }
+  close(fd);
+  rc = uv_queue_work(r->loop, &l->work, spool_work, spool_after);
+  if (rc < 0) {
+    (void)unlink(l->tmp);
+    rc = sw_err_set(err, SW_EIO, SW_ORIGIN_UV, rc, "uv_queue_work: %s",
+                    uv_strerror(rc));
+    goto fail;
+  }
+  uv_timer_init(r->loop, &l->poll);
+  r->closes_pending++; /* released in load_closed */
+  l->next = r->loads;
+  if (r->loads)
+    r->loads->prev = l;
+  r->loads = l;
+  return 0;
+
+fail:
+  sw_free(l->sql);
+  sw_free(l->tmp);
+  sw_free(l->object);
+  sw_free(l);
+  return rc;
+}
+
 /* ---- open / close ------------------------------------------------------ */
 
 static void on_http_closed(void *payload)
@@ -725,6 +1122,7 @@ static void rs_close(void *impl, void (*cb)(void *payload), void *payload)
 {
   rs *r = impl;
   sw_err err = SW_ERR_INIT;
+  load *l, *lnext;
   op *o;
 
   r->closing = true;
@@ -741,6 +1139,20 @@ static void rs_close(void *impl, void (*cb)(void *payload), void *payload)
     if (!o->req)
       op_finish(o, &err, NULL);
     o = next;
+  }
+  /* Loads waiting between polls are finished here; the others end with
+   * the SW_ECANCELED of the call they wait for. */
+  for (l = r->loads; l; l = lnext) {
+    lnext = l->next;
+    if (uv_is_active((uv_handle_t *)&l->poll)) {
+      uv_timer_stop(&l->poll);
+      load_finish(l, &err);
+    }
+  }
+  if (r->staging) {
+    r->closes_pending++;
+    sw_objects_close(r->staging, on_http_closed, r);
+    r->staging = NULL;
   }
   sw_http_close(r->http, on_http_closed, r);
   r->http = NULL;
@@ -768,6 +1180,21 @@ static int rs_open(void **impl_out, uv_loop_t *loop, const char *target,
   rc = sw_http_new(&r->http, loop, NULL, err);
   if (rc < 0)
     goto done;
+  if (r->s3_staging) {
+    rc = sw_objects_open(&r->staging, loop, r->s3_staging, NULL, err);
+    if (rc == 0 && strcmp(sw_objects_scheme(r->staging), "s3") != 0)
+      rc = sw_err_set(err, SW_EINVAL, SW_ORIGIN_NONE, 0,
+                      "redshift-data URL: s3_staging=%s is not an s3:// "
+                      "location (Redshift COPY reads S3)", r->s3_staging);
+    if (rc < 0) {
+      sw_err_prefix(err, "redshift-data URL: s3_staging: ");
+      sw_objects_close(r->staging, NULL, NULL);
+      r->staging = NULL;
+      sw_http_close(r->http, NULL, NULL);
+      r->http = NULL;
+      goto done;
+    }
+  }
   sw_log(SW_LOG_INFO, "redshift-data: %s %s/%s at %s, credentials from %s",
          r->cluster ? "cluster" : "workgroup", r->target, r->database,
          r->url, r->creds.source);
@@ -791,6 +1218,5 @@ const sw_wh_driver_ops sw__wh_redshift_data_ops = {
     .describe = rs_describe,
     .result = rs_result,
     .cancel = rs_cancel,
-    /* No bulk_load: the Data API loads with COPY from S3, which stepwise
-     * does not stage (yet). */
+    .bulk_load = rs_bulk_load,
 };

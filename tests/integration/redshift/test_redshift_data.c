@@ -16,8 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../objects/s3_peer.h"
 #include "common/common.h"
 #include "http/http.h"
+#include "objects/objects.h"
 #include "warehouse/warehouse.h"
 
 typedef struct peer {
@@ -810,4 +812,249 @@ SW_TEST(redshift_data__http_body_limit_and_close)
   peer_stop(&p);
   SW_ASSERT_EQ(uv_run(&loop, UV_RUN_DEFAULT), 0);
   SW_ASSERT_EQ(uv_loop_close(&loop), 0);
+}
+
+/* ---- bulk load: S3 staging + COPY ---------------------------------------- */
+
+typedef struct mem_reader {
+  const char *text;
+  size_t off, len, chunk;
+} mem_reader;
+
+static int mem_read(void *payload, char *buf, size_t cap, size_t *n_out,
+                    sw_err *err)
+{
+  mem_reader *m = payload;
+  size_t n = m->len - m->off;
+
+  (void)err;
+  if (n > cap)
+    n = cap;
+  if (n > m->chunk)
+    n = m->chunk; /* small reads: records split across calls */
+  memcpy(buf, m->text + m->off, n);
+  m->off += n;
+  *n_out = n;
+  return 0;
+}
+
+typedef struct loadbox {
+  bool done;
+  int code;
+  long long rows;
+  char msg[SW_ERR_MSG_MAX];
+} loadbox;
+
+static void on_loaded(const sw_err *err, long long rows, void *payload)
+{
+  loadbox *b = payload;
+
+  b->done = true;
+  b->code = err ? err->code : 0;
+  b->rows = rows;
+  snprintf(b->msg, sizeof(b->msg), "%s", err ? err->msg : "");
+}
+
+static int bulk(env *e, const char *table, const char *const *cols,
+                size_t n_cols, bool header, const char *csv, loadbox *b)
+{
+  mem_reader m = {csv, 0, strlen(csv), 7};
+  sw_wh_bulk_load req = {table, cols, n_cols, header, mem_read, &m};
+  sw_err err = SW_ERR_INIT;
+  int rc;
+
+  memset(b, 0, sizeof(*b));
+  rc = sw_warehouse_bulk_load(e->wh, &req, on_loaded, b, &err);
+  if (rc < 0) {
+    snprintf(b->msg, sizeof(b->msg), "%s", err.msg);
+    return rc;
+  }
+  while (!b->done)
+    uv_run(&e->loop, UV_RUN_ONCE);
+  return b->code;
+}
+
+/* Run SQL to completion; its result (caller deletes) or NULL. */
+static cJSON *run_sql(env *e, const char *sql, char *msg)
+{
+  char id[64];
+  cJSON *d, *r = NULL;
+
+  if (submit(e, sql, NULL, 0, NULL, id, msg) != 0)
+    return NULL;
+  d = wait_terminal(e, id);
+  if (d && !strcmp(sw_json_get_str(d, "Status"), "FINISHED") &&
+      cJSON_IsTrue(sw_json_get(d, "HasResultSet")))
+    call(e, 1, id, NULL, &r, msg);
+  else if (d && sw_json_get_str(d, "Error"))
+    snprintf(msg, SW_ERR_MSG_MAX, "%s", sw_json_get_str(d, "Error"));
+  cJSON_Delete(d);
+  return r;
+}
+
+typedef struct lbox {
+  bool done;
+  size_t n;
+} lbox;
+
+static void on_staging_list(const sw_err *err, const sw_object_info *items,
+                            size_t n, void *payload)
+{
+  lbox *b = payload;
+
+  (void)items;
+  b->done = true;
+  b->n = err ? 999 : n;
+}
+
+/* Objects left in the staging prefix. */
+static size_t staged_objects(uv_loop_t *loop, const char *url)
+{
+  sw_objects *os = NULL;
+  sw_err err = SW_ERR_INIT;
+  lbox b = {false, 0};
+
+  if (sw_objects_open(&os, loop, url, NULL, &err) < 0 ||
+      sw_objects_list(os, "", on_staging_list, &b, &err) < 0)
+    return 999;
+  while (!b.done)
+    uv_run(loop, UV_RUN_ONCE);
+  sw_objects_close(os, NULL, NULL);
+  return b.n;
+}
+
+#define STAGING "&s3_staging=s3%3A%2F%2Fstage%2Frs-loads" \
+                "&iam_role=arn:aws:iam::123456789012:role/RedshiftCopy"
+
+SW_TEST(redshift_data__bulk_load_through_s3)
+{
+  static const char *const cols[] = {"id", "name", "note"};
+  const char *csv = "name,id,note\r\n"  /* header: skipped */
+                    "\"a, b\",1,\"line one\nline two\"\r\n"
+                    "c,2,\r\n"
+                    "\"say \"\"hi\"\"\",3,x\r\n";
+  char msg[SW_ERR_MSG_MAX] = "";
+  s3_peer s3 = {0};
+  loadbox b;
+  cJSON *r;
+  env e;
+  sw_err err = SW_ERR_INIT;
+  char *url;
+  bool ok;
+
+  memset(&e, 0, sizeof(e));
+  uv_loop_init(&e.loop);
+  SW_ASSERT(s3_peer_start(&s3));
+  if (!peer_start(&e.p, NULL)) {
+    s3_peer_stop(&s3);
+    SW_ASSERT(!"data api peer");
+  }
+  url = url_for("wg1", STAGING);
+  SW_ASSERT_OK(env_open(&e, url, &err));
+  sw_free(url);
+  r = run_sql(&e, "DROP TABLE IF EXISTS rs_bulk", msg);
+  cJSON_Delete(r);
+  r = run_sql(&e, "CREATE TABLE rs_bulk (id INTEGER, name VARCHAR(64), "
+                  "note VARCHAR(64))", msg);
+  cJSON_Delete(r);
+  /* CSV columns in another order than the table's: named in COPY. */
+  {
+    static const char *const csv_cols[] = {"name", "id", "note"};
+    SW_ASSERT_OK(bulk(&e, "rs_bulk", csv_cols, 3, true, csv, &b));
+  }
+  SW_ASSERT_EQ(b.rows, 3);
+  r = run_sql(&e, "SELECT id, name, note FROM rs_bulk ORDER BY id", msg);
+  SW_ASSERT_NOT_NULL(r);
+  SW_ASSERT_JSON_EQ(sw_json_get(r, "Records"),
+                    "[[{\"longValue\":1},{\"stringValue\":\"a, b\"},"
+                    "{\"stringValue\":\"line one\\nline two\"}],"
+                    "[{\"longValue\":2},{\"stringValue\":\"c\"},"
+                    "{\"isNull\":true}],"
+                    "[{\"longValue\":3},{\"stringValue\":\"say \\\"hi\\\"\"},"
+                    "{\"stringValue\":\"x\"}]]");
+  cJSON_Delete(r);
+  /* The staged object is gone. */
+  SW_ASSERT_EQ(staged_objects(&e.loop, "s3://stage/rs-loads"), 0);
+  /* A row of the wrong width: the COPY fails, nothing is loaded, the
+   * error names the table and the object, the object is deleted. */
+  SW_ASSERT_ERR(bulk(&e, "rs_bulk", cols, 3, false, "4,d\n", &b),
+                SW_EREMOTE);
+  SW_ASSERT_STR_CONTAINS(b.msg, "bulk load into 'rs_bulk'");
+  SW_ASSERT_STR_CONTAINS(b.msg, "s3://stage/rs-loads/stepwise-load-");
+  SW_ASSERT_STR_CONTAINS(b.msg, "FAILED");
+  SW_ASSERT_EQ(staged_objects(&e.loop, "s3://stage/rs-loads"), 0);
+  r = run_sql(&e, "SELECT count(*) FROM rs_bulk", msg);
+  SW_ASSERT_JSON_EQ(sw_json_get(r, "Records"), "[[{\"longValue\":3}]]");
+  cJSON_Delete(r);
+  /* A COPY whose object does not exist fails as Redshift's does. */
+  r = run_sql(&e, "COPY rs_bulk (id) FROM 's3://stage/rs-loads/none' "
+                  "IAM_ROLE 'arn:aws:iam::123456789012:role/R' FORMAT AS "
+                  "CSV", msg);
+  SW_ASSERT_NULL(r);
+  SW_ASSERT_STR_CONTAINS(msg,
+      "The specified S3 prefix 'rs-loads/none' does not exist");
+  ok = env_close(&e);
+  s3_peer_stop(&s3);
+  SW_ASSERT(ok);
+}
+
+SW_TEST(redshift_data__bulk_load_needs_staging)
+{
+  static const char *const cols[] = {"id"};
+  loadbox b;
+  SETUP(e, NULL);
+
+  SW_ASSERT_ERR(bulk(&e, "t", cols, 1, false, "1\n", &b), SW_EINVAL);
+  SW_ASSERT_STR_CONTAINS(b.msg, "s3_staging=s3://BUCKET/PREFIX");
+  SW_ASSERT(env_close(&e));
+  /* A staging location that is not S3 is refused at open. */
+  {
+    env e2;
+    char *url = url_for("wg1", "&s3_staging=file%3A%2F%2F%2Ftmp"
+                               "&iam_role=default");
+    memset(&e2, 0, sizeof(e2));
+    uv_loop_init(&e2.loop);
+    SW_ASSERT_ERR(env_open(&e2, url, &err), SW_EINVAL);
+    SW_ASSERT_STR_CONTAINS(err.msg, "not an s3:// location");
+    sw_free(url);
+    uv_run(&e2.loop, UV_RUN_DEFAULT);
+    SW_ASSERT_EQ(uv_loop_close(&e2.loop), 0);
+  }
+}
+
+/* Closing the warehouse while a load is under way ends it with
+ * SW_ECANCELED and leaves no handle behind. */
+SW_TEST(redshift_data__bulk_load_cancelled_by_close)
+{
+  static const char *const cols[] = {"id"};
+  mem_reader m = {"1\n2\n", 0, 4, 7};
+  sw_wh_bulk_load req = {"rs_bulk_c", cols, 1, false, mem_read, &m};
+  s3_peer s3 = {0};
+  loadbox b;
+  env e;
+  sw_err err = SW_ERR_INIT;
+  char *url;
+  bool closed = false;
+
+  memset(&e, 0, sizeof(e));
+  memset(&b, 0, sizeof(b));
+  uv_loop_init(&e.loop);
+  SW_ASSERT(s3_peer_start(&s3));
+  if (!peer_start(&e.p, NULL)) {
+    s3_peer_stop(&s3);
+    SW_ASSERT(!"data api peer");
+  }
+  url = url_for("wg1", STAGING);
+  SW_ASSERT_OK(env_open(&e, url, &err));
+  sw_free(url);
+  SW_ASSERT_OK(sw_warehouse_bulk_load(e.wh, &req, on_loaded, &b, &err));
+  sw_warehouse_close(e.wh, closed_cb, &closed);
+  while (!closed)
+    uv_run(&e.loop, UV_RUN_ONCE);
+  uv_run(&e.loop, UV_RUN_DEFAULT);
+  SW_ASSERT(b.done);
+  SW_ASSERT_EQ(b.code, SW_ECANCELED);
+  peer_stop(&e.p);
+  s3_peer_stop(&s3);
+  SW_ASSERT_EQ(uv_loop_close(&e.loop), 0);
 }

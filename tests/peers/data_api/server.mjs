@@ -26,6 +26,14 @@
 // CancelStatement), one --step-ms apart; a batch runs in one transaction.
 // :name parameters become $n (one number per occurrence).
 //
+// COPY table [(cols)] FROM 's3://bucket/prefix' IAM_ROLE '...' [FORMAT [AS]
+// CSV] [IGNOREHEADER [AS] n] [EMPTYASNULL] runs as Redshift would: every
+// object under the prefix is read from S3 (AWS_ENDPOINT_URL_S3, path
+// style, signed with the peer's own test key) and loaded with PostgreSQL's
+// COPY ... FROM STDIN (FORMAT csv); no object under the prefix fails the
+// statement with Redshift's "The specified S3 prefix '...' does not
+// exist"; any other option is refused.
+//
 // Control (peer only, unsigned), under /__peer/:
 //   POST /__peer/fault  {"kind": "throttle"|"500"|"reset"|"slow"|"delay",
 //                        "count": N, "action": "DescribeStatement"?,
@@ -46,8 +54,12 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 
+import { Sha256 } from '@aws-crypto/sha256-js';
+import { SignatureV4 } from '@smithy/signature-v4';
 import { checkSigV4, makeValidator } from '../lib/aws_checks.mjs';
 import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { pipeline } from 'node:stream/promises';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -184,6 +196,87 @@ function newStatement(op, body) {
   return st;
 }
 
+// ---- COPY from S3 -------------------------------------------------------------
+const ident = String.raw`(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)`;
+const copyRe = new RegExp(String.raw`^\s*COPY\s+(${ident}(?:\.${ident})?)\s*(\((?:[^()"]|"(?:[^"]|"")*")*\))?\s*FROM\s+'((?:[^']|'')*)'([\s\S]*)$`, 'i');
+function parseCopy(sql) {
+  const m = copyRe.exec(sql);
+  if (!m) return null;
+  const c = { table: m[1], cols: m[2] || '', from: m[3].replace(/''/g, "'"), csv: false, header: 0, emptyAsNull: false, role: null };
+  let rest = m[4].trim();
+  const take = (re) => { const x = re.exec(rest); if (x) rest = rest.slice(x[0].length).trim(); return x; };
+  while (rest.length) {
+    let x;
+    if ((x = take(/^IAM_ROLE\s+'((?:[^']|'')*)'/i))) c.role = x[1];
+    else if (take(/^(?:FORMAT\s+(?:AS\s+)?)?CSV\b/i)) c.csv = true;
+    else if ((x = take(/^IGNOREHEADER\s+(?:AS\s+)?(\d+)/i))) c.header = Number(x[1]);
+    else if (take(/^EMPTYASNULL\b/i)) c.emptyAsNull = true;
+    else throw new Error(`syntax error at or near "${rest.split(/\s+/)[0]}" (the peer's COPY knows IAM_ROLE, FORMAT AS CSV, IGNOREHEADER, EMPTYASNULL)`);
+  }
+  if (!c.role) throw new Error('Missing credentials: COPY needs IAM_ROLE (or CREDENTIALS)');
+  if (!c.csv) throw new Error('The peer loads FORMAT AS CSV only');
+  if (c.header > 1) throw new Error('The peer skips at most one header line');
+  return c;
+}
+
+const s3Key = keys.entries().next().value;
+async function s3Request(method, pathAndQuery) {
+  const ep = process.env.AWS_ENDPOINT_URL_S3 || process.env.AWS_ENDPOINT_URL;
+  if (!ep) throw new Error('S3ServiceException:no S3 endpoint (AWS_ENDPOINT_URL_S3) for the peer');
+  const u = new URL(ep);
+  const [p, q] = pathAndQuery.split('?');
+  const query = {};
+  for (const kv of (q || '').split('&').filter(Boolean)) {
+    const [k, v = ''] = kv.split('=');
+    query[decodeURIComponent(k)] = decodeURIComponent(v);
+  }
+  const signer = new SignatureV4({ credentials: { accessKeyId: s3Key[0], secretAccessKey: s3Key[1].secret },
+                                   region: opt.region, service: 's3', sha256: Sha256, uriEscapePath: false });
+  const signed = await signer.sign({ method, protocol: 'http:', hostname: u.hostname, port: Number(u.port), path: p, query,
+                                     headers: { host: u.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' } });
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: u.hostname, port: u.port, method, path: pathAndQuery, headers: signed.headers }, resolve);
+    req.on('error', reject);
+    req.end();
+  });
+}
+const readAll = async (res) => { const c = []; for await (const x of res) c.push(x); return Buffer.concat(c).toString(); };
+const enc = (s) => encodeURIComponent(s).replace(/[!'()*]/g, (ch) => '%' + ch.charCodeAt(0).toString(16).toUpperCase());
+
+async function copyFromS3(client, c) {
+  const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(c.from);
+  if (!m) throw new Error(`Invalid S3 URL '${c.from}'`);
+  const [, bucket, prefix] = m;
+  const keysFound = [];
+  let token = null;
+  do {
+    let q = `list-type=2&prefix=${enc(prefix)}`;
+    if (token) q = `continuation-token=${enc(token)}&` + q;
+    const res = await s3Request('GET', `/${bucket}?${q}`);
+    const xml = await readAll(res);
+    if (res.statusCode !== 200) throw new Error(`S3ServiceException:${(/<Code>([^<]*)</.exec(xml) || [])[1] || res.statusCode},Status ${res.statusCode}`);
+    for (const k of xml.matchAll(/<Key>([^<]*)<\/Key>/g)) keysFound.push(k[1].replace(/&amp;/g, '&').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'"));
+    token = /<IsTruncated>true</.test(xml) ? (/<NextContinuationToken>([^<]*)</.exec(xml) || [])[1] : null;
+  } while (token);
+  if (!keysFound.length) throw new Error(`The specified S3 prefix '${prefix}' does not exist`);
+  let rows = 0;
+  for (const k of keysFound) {
+    const res = await s3Request('GET', `/${bucket}/${k.split('/').map(enc).join('/')}`);
+    if (res.statusCode !== 200) throw new Error(`S3ServiceException:${(/<Code>([^<]*)</.exec(await readAll(res)) || [])[1]},Status ${res.statusCode}`);
+    const stream = client.query(copyFrom(`COPY ${c.table} ${c.cols} FROM STDIN WITH (FORMAT csv${c.header ? ', HEADER true' : ''})`));
+    await pipeline(res, stream);
+    rows += stream.rowCount;
+  }
+  log({ event: 'copy', from: c.from, objects: keysFound.length, rows });
+  return { command: 'COPY', rowCount: rows, fields: [] };
+}
+
+async function execute(client, b) {
+  const c = parseCopy(b.text);
+  if (c) return copyFromS3(client, c);
+  return client.query({ text: b.text, values: b.values, rowMode: 'array' });
+}
+
 function setStatus(st, s) { st.Status = s; st.UpdatedAt = now(); }
 
 async function run(st) {
@@ -209,7 +302,7 @@ async function run(st) {
       sub.Status = 'STARTED'; sub.UpdatedAt = now();
       const s0 = process.hrtime.bigint();
       try {
-        const r = await client.query({ text: b.text, values: b.values, rowMode: 'array' });
+        const r = await execute(client, b);
         const res = Array.isArray(r) ? r[r.length - 1] : r;
         sub.Duration = Number(process.hrtime.bigint() - s0);
         if (res.fields && res.fields.length && res.command === 'SELECT') {
