@@ -6,7 +6,7 @@
  *
  * Settings come from the command line, then the INI file named by
  * --config (or STEPWISE_CONFIG, default ./stepwise.ini when it exists):
- *   [serve]        listen = HOST:PORT, inbox = DIR, s3_root = DIR,
+ *   [serve]        listen = HOST:PORT, inbox = DIR, s3_dir = DIR (S3 objects fetched to, [HOME/s3]),
  *                  max_body_bytes = N, settle_ms = N
  *   [controlshift] webhook_secret = S  (or env
  *                  STEPWISE_CONTROLSHIFT_WEBHOOK_SECRET)
@@ -28,7 +28,7 @@
 
 const char cli_serve_help[] =
     "usage: stepwise serve [--listen HOST:PORT] [--port-file FILE]\n"
-    "                      [--config FILE] [--inbox DIR] [--s3-root DIR]\n"
+    "                      [--config FILE] [--inbox DIR] [--s3-dir DIR]\n"
     "                      [--home DIR] [--workflows DIR] [--sql DIR]\n"
     "                      [--warehouse URL] [--quiet]\n"
     "Start executions from events and run them until SIGTERM:\n"
@@ -47,7 +47,7 @@ const char cli_serve_help[] =
     "by the next stepwise serve.\n";
 
 typedef struct serve_cfg {
-  char *listen, *inbox, *s3_root, *secret;
+  char *listen, *inbox, *s3_dir, *secret;
   long long max_body, settle_ms;
   const char *path;
   int bad_line;
@@ -67,9 +67,9 @@ static int on_ini(void *user, const char *section, const char *key,
     } else if (!strcmp(key, "inbox")) {
       sw_free(c->inbox);
       c->inbox = sw_strdup(value);
-    } else if (!strcmp(key, "s3_root")) {
-      sw_free(c->s3_root);
-      c->s3_root = sw_strdup(value);
+    } else if (!strcmp(key, "s3_dir")) {
+      sw_free(c->s3_dir);
+      c->s3_dir = sw_strdup(value);
     } else if (!strcmp(key, "max_body_bytes") ||
                !strcmp(key, "settle_ms")) {
       long long v = strtoll(value, &end, 10);
@@ -157,7 +157,7 @@ int cli_cmd_serve(int argc, char **argv)
   sw_err err = SW_ERR_INIT;
   cli_opts co;
   const char *listen = NULL, *port_file = NULL, *config = NULL;
-  const char *inbox = NULL, *s3_root = NULL, *env;
+  const char *inbox = NULL, *s3_dir = NULL, *env;
   char *home = NULL, *wf = NULL, *sql = NULL, *inbox_abs = NULL;
   char host[64];
   int i, port = 8080, code = SW_EXIT_USAGE, line;
@@ -185,8 +185,8 @@ int cli_cmd_serve(int argc, char **argv)
       slot = &config;
     else if (!strcmp(a, "--inbox"))
       slot = &inbox;
-    else if (!strcmp(a, "--s3-root"))
-      slot = &s3_root;
+    else if (!strcmp(a, "--s3-dir"))
+      slot = &s3_dir;
     else if (!strcmp(a, "--home"))
       slot = &co.home;
     else if (!strcmp(a, "--workflows"))
@@ -244,8 +244,8 @@ int cli_cmd_serve(int argc, char **argv)
       goto done;
     }
   }
-  if (!s3_root)
-    s3_root = cfg.s3_root;
+  if (!s3_dir)
+    s3_dir = cfg.s3_dir;
   env = getenv("STEPWISE_CONTROLSHIFT_WEBHOOK_SECRET");
   if (!cfg.secret && env && *env)
     cfg.secret = sw_strdup(env);
@@ -272,7 +272,7 @@ int cli_cmd_serve(int argc, char **argv)
   so.warehouse = co.warehouse;
   so.controlshift_secret = cfg.secret;
   so.inbox = inbox_abs;
-  so.s3_root = s3_root;
+  so.s3_dir = s3_dir;
   so.max_body = (size_t)cfg.max_body;
   so.settle_ms = (int)cfg.settle_ms;
   so.quiet = c.quiet;
@@ -310,7 +310,7 @@ done:
   }
   sw_free(cfg.listen);
   sw_free(cfg.inbox);
-  sw_free(cfg.s3_root);
+  sw_free(cfg.s3_dir);
   free(inbox_abs); /* from realpath */
   sw_free(home);
   sw_free(wf);

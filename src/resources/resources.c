@@ -13,6 +13,7 @@
 #include "resources/resources.h"
 
 #include "directdata/directdata.h"
+#include "objects/objects.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #define ARN_SDK "arn:aws:states:::aws-sdk:redshiftdata:"
 #define ARN_STATES "arn:aws:states:"
 #define SCRIPT_ACTIVITY "stepwise.sql.submitScript"
+#define OBJECT_GET_ACTIVITY "stepwise.objects.get"
 #define SCRIPT_MAX_BYTES (1024 * 1024) /* read bound; warehouse caps 100 KB */
 
 #define E_VALIDATION "RedshiftData.ValidationException"
@@ -43,7 +45,8 @@ typedef enum rkind {
   R_RESULT,
   R_CANCEL,
   R_SCRIPT,
-  R_DIRECTDATA          /* stepwise.directdata.*: src/directdata */
+  R_DIRECTDATA,         /* stepwise.directdata.*: src/directdata */
+  R_OBJECT_GET          /* stepwise.objects.get: src/objects */
 } rkind;
 
 /* ---- Parameters specs (service-2.json members, PascalCase) ------------ */
@@ -80,6 +83,12 @@ static const member result_members[] = {{"Id", T_STR, true},
                                         {NULL, T_STR, false}};
 static const member cancel_members[] = {{"Id", T_STR, true},
                                         {NULL, T_STR, false}};
+/* stepwise.objects.get: Bucket + Key (or Store URL + Key) -> Target. */
+static const member object_get_members[] = {{"Bucket", T_STR, false},
+                                            {"Key", T_STR, true},
+                                            {"Store", T_STR, false},
+                                            {"Target", T_STR, true},
+                                            {NULL, T_STR, false}};
 static const member script_members[] = {{"Script", T_STR, true},
                                         {"Parameters", T_SPARAMS, false},
                                         {"StatementName", T_STR, false},
@@ -127,6 +136,11 @@ static bool resolve(const char *arn, rkind *kind, const member **members)
     *members = NULL; /* the module checks its own parameters */
     return true;
   }
+  if (!strcmp(p + 10, OBJECT_GET_ACTIVITY)) {
+    *kind = R_OBJECT_GET;
+    *members = object_get_members;
+    return true;
+  }
   if (strcmp(p + 10, SCRIPT_ACTIVITY) != 0)
     return false;
   *kind = R_SCRIPT;
@@ -142,6 +156,7 @@ static const char *kind_label(rkind k)
   case R_DESCRIBE: return "redshiftdata:describeStatement";
   case R_RESULT: return "redshiftdata:getStatementResult";
   case R_CANCEL: return "redshiftdata:cancelStatement";
+  case R_OBJECT_GET: return OBJECT_GET_ACTIVITY;
   default: return SCRIPT_ACTIVITY;
   }
 }
@@ -463,6 +478,8 @@ struct sw_task {
   char *variant_path2;     /* a second dialect to try, or NULL; owned */
   char *script_text;       /* read by the worker; owned */
   sw_dd_task *dd_task;     /* directdata activity; ends through finish */
+  sw_objects *os;          /* objects.get: the store, closed after */
+  uv_loop_t *loop;
   int read_rc;
 };
 
@@ -703,6 +720,104 @@ static void on_directdata(cJSON *output, const char *error,
   finish((sw_task *)payload, output, error, cause);
 }
 
+/* ---- stepwise.objects.get -------------------------------------------- */
+
+/* Error names: the S3 error class a workflow can Retry or Catch on. */
+static const char *object_error_name(int code)
+{
+  switch (code) {
+  case SW_ENOTFOUND: return "Objects.NoSuchKey";
+  case SW_EAGAIN: return "Objects.Transient";
+  case SW_EINVAL: return "Objects.InvalidRequest";
+  case SW_EREMOTE: return "Objects.Refused";
+  default: return "Objects.Failed";
+  }
+}
+
+typedef struct store_closer {
+  uv_timer_t timer;
+  sw_objects *os;
+} store_closer;
+
+static void closer_freed(uv_handle_t *h) { sw_free(h->data); }
+
+static void closer_run(uv_timer_t *tm)
+{
+  store_closer *c = tm->data;
+
+  sw_objects_close(c->os, NULL, NULL);
+  uv_close((uv_handle_t *)tm, closer_freed);
+}
+
+/* Close a store on a later turn (not inside its own callback). */
+static void close_store_later(uv_loop_t *loop, sw_objects *os)
+{
+  store_closer *c = sw_calloc(1, sizeof(*c));
+
+  c->os = os;
+  uv_timer_init(loop, &c->timer);
+  c->timer.data = c;
+  uv_timer_start(&c->timer, closer_run, 0, 0);
+}
+
+static void on_object_got(const sw_err *err, void *payload)
+{
+  sw_task *t = payload;
+  cJSON *out;
+
+  close_store_later(t->loop, t->os);
+  t->os = NULL;
+  if (err) {
+    finish(t, NULL, object_error_name(err->code), err->msg);
+    return;
+  }
+  out = cJSON_CreateObject();
+  cJSON_AddStringToObject(out, "file", sw_json_get_str(t->params, "Target"));
+  cJSON_AddStringToObject(out, "key", sw_json_get_str(t->params, "Key"));
+  finish(t, out, NULL, NULL);
+}
+
+/* Fetch Store/Key (Store defaults to s3://Bucket) into Target, whose
+ * directory is created. Idempotent: a re-run fetches the object again
+ * over the same file (temporary name, fsync, rename). */
+static int object_get(sw_task *t, sw_err *err)
+{
+  const char *bucket = sw_json_get_str(t->params, "Bucket");
+  const char *store = sw_json_get_str(t->params, "Store");
+  const char *key = sw_json_get_str(t->params, "Key");
+  const char *target = sw_json_get_str(t->params, "Target");
+  char *url = NULL, *dir;
+  const char *slash;
+  int rc;
+
+  if (!store && !bucket)
+    return sw_err_set(err, SW_EINVAL, SW_ORIGIN_NONE, 0,
+                      OBJECT_GET_ACTIVITY " needs Bucket or Store");
+  if (!target[0])
+    return sw_err_set(err, SW_EINVAL, SW_ORIGIN_NONE, 0,
+                      OBJECT_GET_ACTIVITY ": Target must be a file path");
+  slash = strrchr(target, '/');
+  if (slash && slash != target) {
+    dir = sw_strndup(target, (size_t)(slash - target));
+    rc = sw_mkdirs(dir, err);
+    sw_free(dir);
+    if (rc < 0)
+      return rc;
+  }
+  if (!store)
+    url = sw_asprintf("s3://%s", bucket);
+  rc = sw_objects_open(&t->os, t->loop, store ? store : url, NULL, err);
+  sw_free(url);
+  if (rc == 0) {
+    rc = sw_objects_get(t->os, key, target, on_object_got, t, err);
+    if (rc < 0) {
+      close_store_later(t->loop, t->os);
+      t->os = NULL;
+    }
+  }
+  return rc;
+}
+
 int sw_resources_invoke(sw_task **out, sw_resources *r,
                         const sw_task_call *call, sw_task_done_cb done,
                         void *payload, sw_err *err)
@@ -721,6 +836,7 @@ int sw_resources_invoke(sw_task **out, sw_resources *r,
   t = sw_calloc(1, sizeof(*t));
   t->r = r;
   t->wh = r->wh;
+  t->loop = r->loop;
   t->kind = kind;
   t->done = done;
   t->payload = payload;
@@ -740,7 +856,8 @@ int sw_resources_invoke(sw_task **out, sw_resources *r,
   if (rc == 0 && kind == R_SCRIPT)
     rc = check_script_path(sw_json_get_str(t->params, "Script"), &t->err);
   if (rc < 0) {
-    t->fail_name = kind == R_SCRIPT ? E_SW_VALIDATION : E_VALIDATION;
+    t->fail_name = kind == R_SCRIPT || kind == R_OBJECT_GET ? E_SW_VALIDATION
+                                                           : E_VALIDATION;
     goto defer;
   }
   token = sw_json_get_str(t->params, "ClientToken");
@@ -783,6 +900,13 @@ int sw_resources_invoke(sw_task **out, sw_resources *r,
                                        (int)(n - 4), sc);
     }
     goto defer; /* read_script_work reads it off the loop thread */
+  case R_OBJECT_GET:
+    rc = object_get(t, &t->err);
+    if (rc < 0) {
+      t->fail_name = rc == SW_EINVAL ? E_SW_VALIDATION : "Objects.Failed";
+      goto defer;
+    }
+    return 0;
   case R_DIRECTDATA: /* returned above */
     break;
   }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* server: life cycle, the engine side (starting, resuming and locking
  * executions) and the HTTP routes. The decisions are in server.h. */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "server/server_int.h"
 
 #include <errno.h>
@@ -490,8 +491,9 @@ static srv_outcome s3_object(sw_server *s, const char *bucket,
     cJSON_AddNumberToObject(s3, "size", size->valuedouble);
   if (etag)
     cJSON_AddStringToObject(s3, "etag", etag);
-  if (s->s3_root) {
-    char *path = sw_asprintf("%s/%s/%s", s->s3_root, bucket, key);
+  {
+    /* Where the workflow fetches the object to (stepwise.objects.get). */
+    char *path = sw_asprintf("%s/%s/%s", s->s3_dir, bucket, key);
     cJSON_AddStringToObject(in, "file", path);
     sw_free(path);
   }
@@ -748,6 +750,16 @@ void sw_server_get_stats(const sw_server *s, sw_server_stats *out)
 
 static void set_flag(void *payload);
 
+/* HOME/NAME as an absolute path (executions may resume elsewhere). */
+static char *abs_under(const char *home, const char *name)
+{
+  char *abs = realpath(home, NULL);
+  char *out = sw_asprintf("%s/%s", abs ? abs : home, name);
+
+  free(abs);
+  return out;
+}
+
 int sw_server_new(sw_server **out, uv_loop_t *loop, const sw_server_opts *o,
                   sw_err *err)
 {
@@ -764,7 +776,7 @@ int sw_server_new(sw_server **out, uv_loop_t *loop, const sw_server_opts *o,
                                                 : "workflows");
   s->warehouse = sw_strdup(o->warehouse);
   s->cs_secret = sw_strdup(o->controlshift_secret);
-  s->s3_root = sw_strdup(o->s3_root);
+  s->s3_dir = NULL; /* set once the home exists (absolute path) */
   s->quiet = o->quiet;
   s->max_body = o->max_body ? o->max_body : DEFAULT_MAX_BODY;
   s->settle_ms = o->settle_ms > 0 ? o->settle_ms : DEFAULT_SETTLE_MS;
@@ -778,6 +790,7 @@ int sw_server_new(sw_server **out, uv_loop_t *loop, const sw_server_opts *o,
   sw_free(dir);
   if (rc < 0)
     goto fail;
+  s->s3_dir = o->s3_dir ? sw_strdup(o->s3_dir) : abs_under(s->home, "s3");
   dir = sw_asprintf("%s/locks/serve", s->home);
   rc = sw_file_lock(dir, &s->serve_lock, err);
   if (rc == SW_EAGAIN)
@@ -855,7 +868,7 @@ static void finish_close(sw_server *s)
     memset(s->cs_secret, 0, strlen(s->cs_secret));
     sw_free(s->cs_secret);
   }
-  sw_free(s->s3_root);
+  sw_free(s->s3_dir);
   sw_free(s);
 }
 

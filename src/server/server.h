@@ -38,9 +38,9 @@
  * answered 200 {"status": "skipped"} (as upstream) without an execution.
  * Every S3 ObjectCreated:* record (not only Put: multipart uploads end in
  * CompleteMultipartUpload) and every file that settles in the inbox start
- * workflows/file_ingest with input {"file": PATH} (S3: {"s3": {bucket,
- * key, size, etag}} plus "file" when an S3 root directory is configured,
- * where the bucket is mirrored as ROOT/BUCKET/KEY).
+ * workflows/file_ingest with input {"file": PATH}; for S3, {"s3": {bucket,
+ * key, size, etag}, "file": S3DIR/BUCKET/KEY}, and the workflow fetches
+ * the object there first (stepwise.objects.get).
  *
  * Inbox. A directory watched with uv_fs_event, rescanned every settle_ms
  * (events can be missed and a writer may still be writing): a regular
@@ -80,7 +80,8 @@ typedef struct sw_server_opts {
   const char *warehouse;     /* warehouse URL, NULL = embedded sqlite */
   const char *controlshift_secret; /* webhook secret, NULL = unchecked */
   const char *inbox;         /* directory to watch, NULL = none */
-  const char *s3_root;       /* local mirror of buckets, NULL = none */
+  const char *s3_dir;        /* where S3 objects are fetched to, as
+                                DIR/BUCKET/KEY [HOME/s3, absolute] */
   size_t max_body;           /* bytes of a request body [1 MiB] */
   int settle_ms;             /* inbox rescan interval [1000] */
   bool quiet;                /* no per-event lines on stderr */

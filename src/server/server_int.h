@@ -86,7 +86,7 @@ typedef struct srv_reply {
 
 struct sw_server {
   uv_loop_t *loop;
-  char *home, *workflows_dir, *warehouse, *cs_secret, *s3_root;
+  char *home, *workflows_dir, *warehouse, *cs_secret, *s3_dir;
   bool quiet;
   size_t max_body;
   int settle_ms;

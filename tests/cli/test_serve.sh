@@ -12,6 +12,19 @@ WF="$SRC/tests/cli/serve"
 H="$T/home"
 mkdir -p "$H" inbox
 SECRET='s3cr3t-for-tests'
+# The S3 peer (s3rver behind a SigV4 check) holds the object an S3 event
+# names; the workflow fetches it with stepwise.objects.get.
+export AWS_ACCESS_KEY_ID=AKIDSTEPWISETEST AWS_SECRET_ACCESS_KEY=stepwise-test-secret AWS_REGION=us-east-1
+node --openssl-legacy-provider "$SRC/tests/peers/s3/server.mjs" --dir "$T/s3" --bucket landing >s3.out 2>s3.err &
+S3PID=$!
+trap 'kill $S3PID 2>/dev/null; rm -rf "$T"' EXIT
+for _ in $(seq 100); do grep -q listening s3.out && break; sleep 0.05; done
+export AWS_ENDPOINT_URL_S3=$(sed -n 's/^listening //p' s3.out)
+printf 'col1|col2\n' >obj.txt
+curl -s -f --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+  -H "x-amz-content-sha256: $(sha256sum obj.txt | cut -d' ' -f1)" -T obj.txt \
+  "$AWS_ENDPOINT_URL_S3/landing/external_input/big%20file.txt" >/dev/null \
+  || bad "could not seed the S3 peer"
 printf '[controlshift]\nwebhook_secret = %s\n' "$SECRET" >cfg.ini
 sqlite3 "$H/warehouse.db" "CREATE TABLE loads (source TEXT, event TEXT)"
 
@@ -104,10 +117,17 @@ grep -q 'resumed' serve.log && ok "the restarted server resumed the unfinished e
   && ok "every dropped file loaded exactly once (absolute path in the input)" || bad "file rows: $(rows "source='file'")"
 [ "$(rows "event LIKE '%partial%'")" = 0 ] && ok "dot files in the inbox are not taken" || bad "a dot file was taken"
 [ "$(rows "source='s3'")" = 1 ] && ok "the S3 object loaded once" || bad "s3 rows: $(rows "source='s3'")"
+cmp -s obj.txt "$H/s3/landing/external_input/big file.txt" \
+  && ok "stepwise.objects.get fetched the object under HOME/s3/BUCKET/KEY" || bad "the S3 object was not fetched"
 r=$(post "$(hook data.incremental_table_exported signatures job7)")
 case $r in 200*duplicate*) ok "after the restart a re-delivery is still a duplicate" ;; *) bad "post-restart duplicate: $r" ;; esac
+curl -s -o /dev/null -X POST --data-binary '{"Records":[{"eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"landing"},"object":{"key":"external_input/missing.txt","eTag":"e9"}}}]}' "http://127.0.0.1:$P/hooks/s3"
+for _ in $(seq 60); do [ "$(status_count FAILED)" = 1 ] && break; sleep 0.1; done
+e=$(sqlite3 "$H/state.db" "SELECT error || ': ' || cause FROM executions WHERE status = 'FAILED'")
+case $e in "Objects.NoSuchKey: "*"s3://landing/external_input/missing.txt"*) ok "a missing S3 object fails the execution with Objects.NoSuchKey naming it" ;;
+  *) bad "missing object: '$e'" ;; esac
 sleep 1.2 # two inbox scans: nothing new may start for files still there
-[ "$(sqlite3 "$H/state.db" "SELECT count(*) FROM executions")" = 16 ] && ok "no execution started twice" \
+[ "$(sqlite3 "$H/state.db" "SELECT count(*) FROM executions")" = 17 ] && ok "no execution started twice" \
   || bad "$(sqlite3 "$H/state.db" "SELECT count(*) FROM executions") executions"
 
 # --- health and metrics ----------------------------------------------------
