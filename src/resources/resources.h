@@ -7,6 +7,12 @@
  *   arn:aws:states:::aws-sdk:redshiftdata:getStatementResult
  *   arn:aws:states:::aws-sdk:redshiftdata:cancelStatement
  *   arn:aws:states:REGION:ACCOUNT:activity:stepwise.sql.submitScript
+ *   arn:aws:states:REGION:ACCOUNT:activity:stepwise.objects.get
+ *     {Bucket | Store, Key, Target} -> {file, key}: fetch an object (S3,
+ *     or a store URL of src/objects) into a local file; errors
+ *     Objects.NoSuchKey, Objects.Transient (after the store's own
+ *     retries), Objects.Refused (AccessDenied ...), Objects.Failed
+ *   stepwise.directdata.* (src/directdata)
  * (region and account may be empty). Parameters and results have the Data
  * API's shapes (shared/reference/botocore/redshift-data/service-2.json,
  * members in PascalCase as Step Functions' aws-sdk integration uses them);
