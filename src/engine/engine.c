@@ -1920,7 +1920,48 @@ int sw_engine_new(sw_engine **out, uv_loop_t *loop, sw_store *store,
 static void pump_closed(uv_handle_t *h)
 {
   sw_engine *eng = SW_CONTAINER_OF((uv_idle_t *)h, sw_engine, pump);
+  engine_def *d;
+
+  while ((d = eng->defs)) {
+    eng->defs = d->next;
+    sw_asl_free(d->def);
+    sw_free(d->text);
+    sw_free(d);
+  }
   sw_free(eng);
+}
+
+const sw_asl_definition *sw_engine_definition(sw_engine *eng, char *text,
+                                              const char *name,
+                                              const char **text_out,
+                                              sw_err *err)
+{
+  sw_asl_definition *def = NULL;
+  engine_def *d;
+  char hash[65];
+
+  sw_sha256_hex(hash, text, strlen(text));
+  for (d = eng->defs; d; d = d->next)
+    if (!strcmp(d->hash, hash))
+      break;
+  if (d) {
+    sw_free(text);
+  } else {
+    if (sw_asl_parse(&def, text, strlen(text), name ? name : hash, err) <
+        0) {
+      sw_free(text);
+      return NULL;
+    }
+    d = sw_calloc(1, sizeof(*d));
+    memcpy(d->hash, hash, sizeof(hash));
+    d->text = text;
+    d->def = def;
+    d->next = eng->defs;
+    eng->defs = d;
+  }
+  if (text_out)
+    *text_out = d->text;
+  return d->def;
 }
 
 void sw_engine_free(sw_engine *eng)

@@ -110,6 +110,24 @@ int sw_engine_resume(sw_engine *eng, const char *execution_id,
 int sw_engine_stop(sw_engine *eng, const char *execution_id,
                    const char *error, const char *cause, sw_err *err);
 
+/**
+ * A definition parsed once per distinct text and kept until the engine is
+ * freed (executions borrow their definition: a process that starts or
+ * resumes many executions, like the worker or the server, parses each
+ * text once).
+ * @param text      definition text (sw_alloc'd); the engine takes it in
+ *                  every case.
+ * @param name      for messages (the file, or NULL for the content hash).
+ * @param text_out  (may be NULL) the engine's copy of the text, valid as
+ *                  long as the engine (for sw_engine_start_req).
+ * @return the definition; NULL with err set (SW_EINVAL, naming `name`)
+ *         when the text is not a valid definition.
+ */
+const sw_asl_definition *sw_engine_definition(sw_engine *eng, char *text,
+                                              const char *name,
+                                              const char **text_out,
+                                              sw_err *err);
+
 /** Number of executions still running in this engine. */
 int sw_engine_running(const sw_engine *eng);
 

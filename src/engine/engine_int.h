@@ -121,6 +121,14 @@ typedef struct exec {
   struct exec *next_batch;    /* started in the open batch */
 } exec;
 
+/* A parsed definition kept by content hash (sw_engine_definition). */
+typedef struct engine_def {
+  char hash[65];
+  char *text;                 /* owned */
+  sw_asl_definition *def;     /* owned */
+  struct engine_def *next;
+} engine_def;
+
 struct sw_engine {
   uv_loop_t *loop;
   sw_store *store;
@@ -140,6 +148,7 @@ struct sw_engine {
   bool batching;              /* sw_engine_begin_batch is open */
   bool batch_failed;          /* a start in the batch failed to write */
   exec *batch_head;           /* executions started in the batch */
+  engine_def *defs;           /* parsed definitions, freed with the engine */
 };
 
 #endif

@@ -810,3 +810,22 @@ void sw_http_close(sw_http *h, void (*cb)(void *payload), void *payload)
    * bring the count to zero and free h. */
   h->closes_pending--;
 }
+
+char *sw_url_decode(const char *s, size_t n, bool plus_is_space)
+{
+  char *tmp = sw_strndup(s, n), *out, *dec;
+  int len = 0;
+  size_t i;
+
+  if (plus_is_space)
+    for (i = 0; tmp[i]; i++)
+      if (tmp[i] == '+')
+        tmp[i] = ' ';
+  dec = curl_easy_unescape(NULL, tmp, (int)strlen(tmp), &len);
+  if (!dec)
+    return tmp;
+  out = sw_strndup(dec, (size_t)len);
+  curl_free(dec);
+  sw_free(tmp);
+  return out;
+}

@@ -142,6 +142,14 @@ size_t sw_http_pending(const sw_http *h);
  * callback of this handle. NULL-safe (cb runs at once). */
 void sw_http_close(sw_http *h, void (*cb)(void *payload), void *payload);
 
+/**
+ * Percent-decode n bytes of a URL part (RFC 3986 2.1) with libcurl's
+ * curl_easy_unescape; with plus_is_space, '+' is a space first (query
+ * strings, S3 event keys). Never fails: malformed escapes are kept as
+ * they are. Returns an allocated string (sw_free); a decoded NUL ends it.
+ */
+char *sw_url_decode(const char *s, size_t n, bool plus_is_space);
+
 /* ---- AWS configuration (aws.c) ----------------------------------------- */
 
 /**

@@ -70,35 +70,6 @@ typedef struct s3op {
 
 /* ---- URL ------------------------------------------------------------ */
 
-static int hexval(char c)
-{
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
-static char *pct_decode(const char *s, size_t n)
-{
-  char *out = sw_malloc(n + 1), *o = out;
-  size_t i;
-
-  for (i = 0; i < n; i++) {
-    if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 &&
-        hexval(s[i + 2]) >= 0) {
-      *o++ = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-      i += 2;
-    } else {
-      *o++ = s[i];
-    }
-  }
-  *o = '\0';
-  return out;
-}
-
 /* S3's canonical encoding: unreserved kept, '/' kept when keep_slash. */
 static void uri_encode(sw_buf *b, const char *s, bool keep_slash)
 {
@@ -158,7 +129,7 @@ int sw__s3_open(sw_objects *os, const char *rest, sw_err *err)
                       "s3://BUCKET/PREFIX", os->bucket);
   if (slash) {
     plen = q ? (size_t)(q - slash - 1) : strlen(slash + 1);
-    os->prefix = pct_decode(slash + 1, plen);
+    os->prefix = sw_url_decode(slash + 1, plen, false);
   } else {
     os->prefix = sw_strdup("");
   }
@@ -175,8 +146,9 @@ int sw__s3_open(sw_objects *os, const char *rest, sw_err *err)
     eq = memchr(p, '=', amp ? (size_t)(amp - p) : strlen(p));
     if (!eq)
       continue;
-    k = pct_decode(p, (size_t)(eq - p));
-    v = pct_decode(eq + 1, amp ? (size_t)(amp - eq - 1) : strlen(eq + 1));
+    k = sw_url_decode(p, (size_t)(eq - p), true);
+    v = sw_url_decode(eq + 1,
+                      amp ? (size_t)(amp - eq - 1) : strlen(eq + 1), true);
     if (!strcmp(k, "region")) {
       sw_free(region_q);
       region_q = sw_strdup(v);

@@ -3,6 +3,7 @@
  * executions) and the HTTP routes. The decisions are in server.h. */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "server/server_int.h"
+#include "http/http.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -76,55 +77,32 @@ void srv_count(sw_server *s, srv_source src, srv_outcome o)
 
 /* ---- workflows and executions ---------------------------------------- */
 
-/* A definition by content hash (parsed once, kept for the process). */
-static srv_def *def_by_hash(sw_server *s, const char *hash, char *text,
-                            sw_err *err)
-{
-  srv_def *d;
-  sw_asl_definition *def = NULL;
-
-  for (d = s->defs; d; d = d->next)
-    if (!strcmp(d->hash, hash)) {
-      sw_free(text);
-      return d;
-    }
-  if (sw_asl_parse(&def, text, strlen(text), hash, err) < 0) {
-    sw_free(text);
-    return NULL;
-  }
-  d = sw_calloc(1, sizeof(*d));
-  snprintf(d->hash, sizeof(d->hash), "%s", hash);
-  d->text = text;
-  d->def = def;
-  d->next = s->defs;
-  s->defs = d;
-  return d;
-}
-
 /* The current definition of a served workflow, read from workflows_dir;
  * read again (at most once a second) when the file changed, so an edited
  * workflow applies to later events without a restart. */
-static srv_def *def_current(sw_server *s, srv_workflow wf, char **path_out,
-                            sw_err *err)
+static const sw_asl_definition *def_current(sw_server *s, srv_workflow wf,
+                                            const char **text_out,
+                                            char **path_out, sw_err *err)
 {
   char *path = sw_asprintf("%s/%s.asl.json", s->workflows_dir,
                            sw_server_workflows[wf]);
   int64_t now = sw_time_now_ms();
   char *text = NULL;
-  char hash[65];
-  srv_def *d;
+  const sw_asl_definition *d;
 
   *path_out = path;
-  if (s->current[wf] && now - s->current_ms[wf] < 1000)
+  if (s->current[wf] && now - s->current_ms[wf] < 1000) {
+    *text_out = s->current_text[wf];
     return s->current[wf];
+  }
   if (sw_file_read(&text, NULL, path, 16u << 20, err) < 0)
     return NULL;
-  sw_sha256_hex(hash, text, strlen(text));
-  d = def_by_hash(s, hash, text, err);
-  if (d && !d->source)
-    d->source = sw_strdup(path);
-  s->current[wf] = d;
-  s->current_ms[wf] = now;
+  d = sw_engine_definition(s->eng, text, path, text_out, err);
+  if (d) {
+    s->current[wf] = d;
+    s->current_text[wf] = *text_out;
+    s->current_ms[wf] = now;
+  }
   return d;
 }
 
@@ -177,19 +155,20 @@ srv_outcome srv_start(sw_server *s, srv_workflow wf, const char *name,
   sw_engine_start_req req;
   sw_store_execution e;
   sw_err lerr = SW_ERR_INIT;
+  const sw_asl_definition *d;
+  const char *text = NULL;
   char *path = NULL;
-  srv_def *d;
   int rc;
 
   id_out[0] = '\0';
-  d = def_current(s, wf, &path, err);
+  d = def_current(s, wf, &text, &path, err);
   if (!d) {
     sw_free(path);
     return SRV_FAILED;
   }
   memset(&req, 0, sizeof(req));
-  req.def = d->def;
-  req.definition_text = d->text;
+  req.def = d;
+  req.definition_text = text;
   req.workflow = sw_server_workflows[wf];
   req.source = path;
   req.name = name;
@@ -262,8 +241,8 @@ static int resume_running(sw_server *s, sw_err *err)
   resume_ctx rc = {NULL, 0, 0};
   sw_store_execution e;
   sw_err xerr;
+  const sw_asl_definition *def;
   char *text;
-  srv_def *d;
   size_t i;
   int r;
 
@@ -281,8 +260,9 @@ static int resume_running(sw_server *s, sw_err *err)
     if (sw_store_get_execution(s->store, rc.ids[i], &e, &xerr) < 0 ||
         sw_store_get_definition(s->store, e.definition_hash, &text,
                                 &xerr) < 0 ||
-        !(d = def_by_hash(s, e.definition_hash, text, &xerr)) ||
-        sw_engine_resume(s->eng, e.id, d->def, &xerr) < 0) {
+        !(def = sw_engine_definition(s->eng, text, e.source, NULL,
+                                     &xerr)) ||
+        sw_engine_resume(s->eng, e.id, def, &xerr) < 0) {
       sw_log(SW_LOG_ERROR, "cannot resume execution %s: %s", rc.ids[i],
              xerr.msg);
       exec_release(s, rc.ids[i]);
@@ -421,32 +401,6 @@ done:
   cJSON_Delete(doc);
 }
 
-/* S3 notifications URL-encode keys ('+' for a space). */
-static char *url_decode(const char *s)
-{
-  char *out = sw_malloc(strlen(s) + 1), *o = out;
-
-  for (; *s; s++) {
-    if (*s == '+') {
-      *o++ = ' ';
-    } else if (*s == '%' && s[1] && s[2]) {
-      char hex[3] = {s[1], s[2], 0};
-      char *end;
-      long v = strtol(hex, &end, 16);
-      if (*end) {
-        *o++ = *s;
-        continue;
-      }
-      *o++ = (char)v;
-      s += 2;
-    } else {
-      *o++ = *s;
-    }
-  }
-  *o = '\0';
-  return out;
-}
-
 static bool key_safe(const char *key)
 {
   const char *p = key;
@@ -554,7 +508,7 @@ static void route_s3(sw_server *s, const srv_request *rq, srv_reply *out)
         srv_count(s, SRV_SRC_S3, SRV_SKIPPED);
         continue;
       }
-      key = url_decode(raw);
+      key = sw_url_decode(raw, strlen(raw), true); /* S3 encodes keys */
       if (!key_safe(key)) {
         srv_count(s, SRV_SRC_S3, SRV_REJECTED);
         snprintf(err.msg, sizeof(err.msg),
@@ -847,18 +801,9 @@ fail:
 
 static void finish_close(sw_server *s)
 {
-  srv_def *d;
-
   if (--s->closing_handles > 0)
     return;
   sw_store_close(s->store);
-  while ((d = s->defs)) {
-    s->defs = d->next;
-    sw_asl_free(d->def);
-    sw_free(d->text);
-    sw_free(d->source);
-    sw_free(d);
-  }
   if (s->close_cb)
     s->close_cb(s->close_payload);
   sw_free(s->home);

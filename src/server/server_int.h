@@ -36,16 +36,6 @@ typedef enum srv_outcome {
   SRV_OUTCOME_COUNT
 } srv_outcome;
 
-/* A parsed definition, by content hash; kept for the process (the engine
- * borrows it). */
-typedef struct srv_def {
-  char hash[65];
-  char *text;               /* owned */
-  char *source;             /* file it was read from, or NULL; owned */
-  sw_asl_definition *def;   /* owned */
-  struct srv_def *next;
-} srv_def;
-
 /* An execution this process runs, with its lock. */
 typedef struct srv_exec {
   char id[37];
@@ -94,9 +84,11 @@ struct sw_server {
   sw_resources *res;
   sw_store *store;
   sw_engine *eng;
-  srv_def *defs;
-  srv_def *current[SRV_WF_COUNT];   /* what workflows_dir held ... */
-  int64_t current_ms[SRV_WF_COUNT]; /* ... when last read (epoch ms) */
+  /* what workflows_dir held when last read (epoch ms); the engine owns
+   * the definitions (sw_engine_definition) */
+  const sw_asl_definition *current[SRV_WF_COUNT];
+  const char *current_text[SRV_WF_COUNT];
+  int64_t current_ms[SRV_WF_COUNT];
   srv_exec *execs;          /* resumed executions, with their locks */
   int serve_lock;           /* HOME/locks/serve, held while serving */
   unsigned long counts[SRV_SRC_COUNT][SRV_OUTCOME_COUNT];

@@ -125,38 +125,6 @@ typedef struct op {
 
 /* ---- URL ------------------------------------------------------------- */
 
-static int hexval(char c)
-{
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
-/* Percent-decode n bytes (and '+' as space in a query value). */
-static char *pct_decode(const char *s, size_t n, bool query)
-{
-  char *out = sw_malloc(n + 1), *o = out;
-  size_t i;
-
-  for (i = 0; i < n; i++) {
-    if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 &&
-        hexval(s[i + 2]) >= 0) {
-      *o++ = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-      i += 2;
-    } else if (query && s[i] == '+') {
-      *o++ = ' ';
-    } else {
-      *o++ = s[i];
-    }
-  }
-  *o = '\0';
-  return out;
-}
-
 static int parse_num(const char *key, const char *v, long lo, long hi,
                      long *out, sw_err *err)
 {
@@ -189,8 +157,8 @@ static int parse_url(rs *r, const char *target, char **region_out,
                       "redshift-data URL needs a workgroup or cluster and a "
                       "database: redshift-data://WORKGROUP-or-CLUSTER/DB"
                       "?secret_arn=...&region=...");
-  r->target = pct_decode(target, (size_t)(slash - target), false);
-  r->database = pct_decode(slash + 1,
+  r->target = sw_url_decode(target, (size_t)(slash - target), false);
+  r->database = sw_url_decode(slash + 1,
                            q ? (size_t)(q - slash - 1) : strlen(slash + 1),
                            false);
   if (!*r->database)
@@ -213,8 +181,8 @@ static int parse_url(rs *r, const char *target, char **region_out,
                       "key=value", amp ? (int)(amp - p) : (int)strlen(p), p);
       goto done;
     }
-    key = pct_decode(p, (size_t)(eq - p), true);
-    val = pct_decode(eq + 1, amp ? (size_t)(amp - eq - 1) : strlen(eq + 1),
+    key = sw_url_decode(p, (size_t)(eq - p), true);
+    val = sw_url_decode(eq + 1, amp ? (size_t)(amp - eq - 1) : strlen(eq + 1),
                      true);
     if (!strcmp(key, "s3_staging")) {
       sw_free(r->s3_staging);

@@ -71,14 +71,6 @@ struct sw_worker_task {
   struct sw_worker_task *next;
 };
 
-/* A cached definition for workflow.run, by content hash. */
-typedef struct wfdef {
-  char hash[65];
-  char *text;
-  sw_asl_definition *def;
-  struct wfdef *next;
-} wfdef;
-
 /* One open GetActivityTask. */
 typedef struct poll {
   activity *act;
@@ -103,7 +95,6 @@ struct sw_worker {
   sw_worker_task *tasks;
   poll *polls;
   int polls_open;
-  wfdef *defs;
   sw_worker_stats st;
   uint64_t rng;
   bool started, draining, closing;
@@ -571,29 +562,6 @@ static void on_resource_done(sw_task_outcome *o, void *payload)
 
 /* ---- work: stepwise.workflow.run --------------------------------------- */
 
-static wfdef *def_get(sw_worker *w, const char *hash, char *text, sw_err *err)
-{
-  wfdef *d;
-  sw_asl_definition *def = NULL;
-
-  for (d = w->defs; d; d = d->next)
-    if (!strcmp(d->hash, hash)) {
-      sw_free(text);
-      return d;
-    }
-  if (sw_asl_parse(&def, text, strlen(text), hash, err) < 0) {
-    sw_free(text);
-    return NULL;
-  }
-  d = sw_calloc(1, sizeof(*d));
-  snprintf(d->hash, sizeof(d->hash), "%s", hash);
-  d->text = text;
-  d->def = def;
-  d->next = w->defs;
-  w->defs = d;
-  return d;
-}
-
 static bool valid_workflow_name(const char *s)
 {
   size_t n = 0;
@@ -627,9 +595,10 @@ static void start_workflow(sw_worker_task *t)
   sw_store_execution e;
   cJSON *in = NULL;
   const char *wf;
-  char name[40], hash[65];
+  char name[40];
   char *path = NULL, *text = NULL;
-  wfdef *d;
+  const sw_asl_definition *def;
+  const char *def_text = NULL;
   size_t len;
 
   memset(&e, 0, sizeof(e));
@@ -642,8 +611,9 @@ static void start_workflow(sw_worker_task *t)
     }
     if (sw_store_get_definition(w->store, e.definition_hash, &text,
                                 &err) < 0 ||
-        !(d = def_get(w, e.definition_hash, text, &err)) ||
-        sw_engine_resume(w->eng, e.id, d->def, &err) < 0)
+        !(def = sw_engine_definition(w->eng, text, e.definition_hash, NULL,
+                                     &err)) ||
+        sw_engine_resume(w->eng, e.id, def, &err) < 0)
       goto runtime;
     snprintf(t->exec_id, sizeof(t->exec_id), "%s", e.id);
     goto done;
@@ -664,8 +634,7 @@ static void start_workflow(sw_worker_task *t)
   path = sw_asprintf("%s/%s.asl.json", w->workflows_dir, wf);
   if (sw_file_read(&text, &len, path, 16u << 20, &err) < 0)
     goto runtime;
-  sw_sha256_hex(hash, text, strlen(text));
-  if (!(d = def_get(w, hash, text, &err)))
+  if (!(def = sw_engine_definition(w->eng, text, path, &def_text, &err)))
     goto runtime;
   {
     sw_engine_start_req req;
@@ -673,8 +642,8 @@ static void start_workflow(sw_worker_task *t)
     cJSON *empty = input ? NULL : cJSON_CreateObject();
 
     memset(&req, 0, sizeof(req));
-    req.def = d->def;
-    req.definition_text = d->text;
+    req.def = def;
+    req.definition_text = def_text;
     req.workflow = wf;
     req.source = path;
     req.name = name;
@@ -1278,7 +1247,6 @@ static void close_done(sw_worker *w)
   void (*cb)(void *) = w->close_cb;
   void *payload = w->close_payload;
   activity *a;
-  wfdef *d;
 
   sw_store_close(w->store);
   sw__worker_db_close(w->db);
@@ -1289,12 +1257,6 @@ static void close_done(sw_worker *w)
     sw_free(a->url);
     sw_free(a->region);
     sw_free(a);
-  }
-  while ((d = w->defs)) {
-    w->defs = d->next;
-    sw_asl_free(d->def);
-    sw_free(d->text);
-    sw_free(d);
   }
   sw_free(w->home);
   sw_free(w->worker_name);
