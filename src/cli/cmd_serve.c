@@ -311,7 +311,7 @@ done:
   sw_free(cfg.listen);
   sw_free(cfg.inbox);
   sw_free(cfg.s3_dir);
-  free(inbox_abs); /* from realpath */
+  sw_free(inbox_abs); /* from realpath: malloc, as sw_free expects */
   sw_free(home);
   sw_free(wf);
   sw_free(sql);

@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
+
+#include <uv.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -88,7 +90,7 @@ int sw_file_lock(const char *path, int *fd_out, sw_err *err)
   if (fd < 0)
     return sw_err_set(err, SW_EIO, SW_ORIGIN_OS, errno,
                       "%s: cannot create the lock file: %s", path,
-                      strerror(errno));
+                      uv_strerror(uv_translate_sys_error(errno)));
   memset(&fl, 0, sizeof(fl));
   fl.l_type = F_WRLCK;
   fl.l_whence = SEEK_SET;
@@ -99,7 +101,7 @@ int sw_file_lock(const char *path, int *fd_out, sw_err *err)
       return sw_err_set(err, SW_EAGAIN, SW_ORIGIN_OS, e,
                         "%s is locked by another process", path);
     return sw_err_set(err, SW_EIO, SW_ORIGIN_OS, e, "%s: cannot lock: %s",
-                      path, strerror(e));
+                      path, uv_strerror(uv_translate_sys_error(e)));
   }
   *fd_out = fd;
   return 0;

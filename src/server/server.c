@@ -710,7 +710,7 @@ static char *abs_under(const char *home, const char *name)
   char *abs = realpath(home, NULL);
   char *out = sw_asprintf("%s/%s", abs ? abs : home, name);
 
-  free(abs);
+  sw_free(abs); /* from realpath */
   return out;
 }
 
