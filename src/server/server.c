@@ -186,7 +186,6 @@ srv_outcome srv_start(sw_server *s, srv_workflow wf, const char *name,
   }
   if (rc < 0)
     return SRV_FAILED;
-  s->batch_started++;
   if (!s->quiet)
     fprintf(stderr, "stepwise serve: %s execution %s (%s) started\n",
             sw_server_workflows[wf], id_out, name);
@@ -201,6 +200,12 @@ static void on_done(const char *id, const char *status, void *payload)
     fprintf(stderr, "stepwise serve: execution %s %s\n", id, status);
   if (exec_find(s, id))
     exec_release(s, id);
+  srv_queue_done(s, id); /* the next event of its group may start */
+}
+
+bool srv_resumed(sw_server *s, const char *id)
+{
+  return exec_find(s, id) != NULL;
 }
 
 bool sw_server_owns_workflow(const char *workflow)
@@ -324,7 +329,7 @@ static void route_controlshift(sw_server *s, const srv_request *rq,
   const cJSON *data;
   const char *type, *table, *url, *jid;
   const char *parts[4];
-  char name[80], id[37], *file = NULL;
+  char name[80], *file = NULL, *group;
   srv_outcome o;
 
   if (s->cs_secret &&
@@ -381,7 +386,9 @@ static void route_controlshift(sw_server *s, const srv_request *rq,
   parts[2] = jid ? jid : "";
   parts[3] = file;
   sw_server_event_name(name, "cs", parts, 4);
-  o = srv_start(s, SRV_WF_CONTROLSHIFT, name, doc, id, &err);
+  group = sw_asprintf("controlshift:%s", table); /* one load at a time */
+  o = srv_accept(s, SRV_WF_CONTROLSHIFT, name, group, doc, &err);
+  sw_free(group);
   srv_count(s, SRV_SRC_CONTROLSHIFT, o);
   if (o == SRV_FAILED) {
     sw_log(SW_LOG_ERROR, "controlshift webhook: %s", err.msg);
@@ -391,8 +398,7 @@ static void route_controlshift(sw_server *s, const srv_request *rq,
   b = cJSON_CreateObject();
   cJSON_AddStringToObject(b, "status",
                           o == SRV_ACCEPTED ? "processed" : "duplicate");
-  cJSON_AddStringToObject(b, "executionId", id);
-  cJSON_AddStringToObject(b, "name", name);
+  cJSON_AddStringToObject(b, "execution", name); /* its name */
   reply_json(out, 200, b);
   out->processed_header = true;
   out->source = SRV_SRC_CONTROLSHIFT;
@@ -427,7 +433,7 @@ static srv_outcome s3_object(sw_server *s, const char *bucket,
   const char *seq = sw_json_get_str(object, "sequencer");
   const cJSON *size = sw_json_get(object, "size");
   const char *parts[3];
-  char name[80], id[37];
+  char name[80];
   cJSON *in, *s3, *item;
   srv_outcome o;
 
@@ -451,14 +457,14 @@ static srv_outcome s3_object(sw_server *s, const char *bucket,
     cJSON_AddStringToObject(in, "file", path);
     sw_free(path);
   }
-  o = srv_start(s, SRV_WF_INGEST, name, in, id, err);
+  o = srv_accept(s, SRV_WF_INGEST, name, name, in, err);
   cJSON_Delete(in);
   srv_count(s, SRV_SRC_S3, o);
   if (o != SRV_FAILED) {
     item = cJSON_CreateObject();
     cJSON_AddStringToObject(item, "key", key);
     cJSON_AddStringToObject(item, "status", outcome_label(o));
-    cJSON_AddStringToObject(item, "executionId", id);
+    cJSON_AddStringToObject(item, "execution", name);
     cJSON_AddItemToArray(arr, item);
   }
   return o;
@@ -630,6 +636,11 @@ static void route_metrics(sw_server *s, srv_reply *out)
                       sw_server_workflows[i], statuses[k], cc.n[i][k]);
   }
   sw_buf_printf(&b, NULL,
+                "# HELP stepwise_events_queued Accepted events waiting for "
+                "the execution before them in their group.\n# TYPE "
+                "stepwise_events_queued gauge\nstepwise_events_queued %zu\n",
+                srv_queue_pending(s));
+  sw_buf_printf(&b, NULL,
                 "# HELP stepwise_executions_running_here Executions this "
                 "process is running.\n# TYPE stepwise_executions_running_here "
                 "gauge\nstepwise_executions_running_here %d\n",
@@ -668,6 +679,7 @@ void srv_route(sw_server *s, const srv_request *rq, srv_reply *out)
                                                            : "ok");
     cJSON_AddNumberToObject(b, "running", sw_engine_running(s->eng));
     cJSON_AddNumberToObject(b, "resumed", (double)s->resumed);
+    cJSON_AddNumberToObject(b, "queued", (double)srv_queue_pending(s));
     reply_json(out, sw_engine_failed(s->eng, NULL) ? 503 : 200, b);
     if (!get)
       out->status = 405;
@@ -703,6 +715,7 @@ void sw_server_get_stats(const sw_server *s, sw_server_stats *out)
 }
 
 static void set_flag(void *payload);
+static void on_defer_closed(uv_handle_t *h);
 
 /* HOME/NAME as an absolute path (executions may resume elsewhere). */
 static char *abs_under(const char *home, const char *name)
@@ -774,8 +787,16 @@ int sw_server_new(sw_server **out, uv_loop_t *loop, const sw_server_opts *o,
   if (rc < 0)
     goto fail;
   rc = resume_running(s, err);
+  if (rc == 0)
+    rc = srv_queue_open(s, err);
+  if (rc == 0)
+    rc = srv_queue_load(s, err);
   if (rc < 0)
     goto fail;
+  uv_timer_init(loop, &s->dispatch_timer);
+  s->dispatch_timer.data = s;
+  s->dispatch_init = true;
+  srv_dispatch_soon(s);
   if (o->inbox) {
     rc = srv_inbox_start(s, o->inbox, err);
     if (rc < 0)
@@ -825,6 +846,7 @@ static void set_flag(void *payload) { *(bool *)payload = true; }
 
 static void on_defer_closed(uv_handle_t *h) { finish_close(h->data); }
 
+
 /* A turn after the engine was freed (its cancelled tasks have settled):
  * free the resources, then close the warehouse. */
 static void on_close_turn(uv_timer_t *t)
@@ -849,6 +871,12 @@ void sw_server_close(sw_server *s, void (*cb)(void *payload), void *payload)
   s->closing_handles = 2; /* the close-turn timer, the warehouse */
   srv_http_stop(s);       /* adds its handles */
   srv_inbox_stop(s);
+  if (s->dispatch_init) {
+    s->dispatch_init = false;
+    s->closing_handles++;
+    uv_close((uv_handle_t *)&s->dispatch_timer, on_defer_closed);
+  }
+  srv_queue_close(s);
   if (s->eng)
     sw_engine_free(s->eng); /* executions stay RUNNING */
   s->eng = NULL;

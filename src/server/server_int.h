@@ -36,6 +36,25 @@ typedef enum srv_outcome {
   SRV_OUTCOME_COUNT
 } srv_outcome;
 
+/* An accepted event waiting for its group (srv_queue.c). */
+typedef struct srv_event {
+  char *name;               /* execution name; owned */
+  char *group;              /* owned */
+  char *input;              /* JSON text; owned */
+  srv_workflow wf;
+  struct srv_event *next;
+} srv_event;
+
+/* Events that must run one at a time, in order (a ControlShift table). */
+typedef struct srv_group {
+  char *key;                /* owned */
+  char exec_id[37];         /* the execution running, "" when idle */
+  srv_event *head, *tail;   /* queued */
+  struct srv_group *next;
+} srv_group;
+
+typedef struct srv_queue srv_queue;
+
 /* An execution this process runs, with its lock. */
 typedef struct srv_exec {
   char id[37];
@@ -93,7 +112,10 @@ struct sw_server {
   int serve_lock;           /* HOME/locks/serve, held while serving */
   unsigned long counts[SRV_SRC_COUNT][SRV_OUTCOME_COUNT];
   unsigned long resumed;
-  unsigned long batch_started; /* srv_start acceptances so far */
+  unsigned long n_accepted;  /* srv_accept acceptances so far */
+  srv_queue *queue;         /* HOME/serve.db and the groups */
+  uv_timer_t dispatch_timer;
+  bool dispatch_init;
   /* HTTP (srv_http.c) */
   void *mhd;                /* struct MHD_Daemon * */
   uv_poll_t mhd_poll;
@@ -117,14 +139,36 @@ struct sw_server {
 
 /* server.c */
 void srv_route(sw_server *s, const srv_request *rq, srv_reply *out);
-/* Start workflow `wf` as execution `name`: SRV_ACCEPTED (id_out set),
- * SRV_DUPLICATE (the name exists; id_out set when found) or SRV_FAILED
- * (err set). */
+/* Start workflow `wf` as execution `name` (inside an engine batch):
+ * SRV_ACCEPTED (id_out set), SRV_DUPLICATE (the name exists; id_out set
+ * when found) or SRV_FAILED (err set). */
 srv_outcome srv_start(sw_server *s, srv_workflow wf, const char *name,
                       const cJSON *input, char id_out[37], sw_err *err);
 void srv_count(sw_server *s, srv_source src, srv_outcome o);
 /* A handle of srv_http.c/srv_inbox.c finished closing. */
 void srv_handle_closed(sw_server *s);
+
+/* True when this server resumed execution `id` (it holds its lock). */
+bool srv_resumed(sw_server *s, const char *id);
+
+/* srv_queue.c */
+int srv_queue_open(sw_server *s, sw_err *err);
+void srv_queue_close(sw_server *s);
+/* Record an event in the open serve.db transaction: SRV_ACCEPTED,
+ * SRV_DUPLICATE (its name is known) or SRV_FAILED (err set). */
+srv_outcome srv_accept(sw_server *s, srv_workflow wf, const char *name,
+                       const char *group, const cJSON *input, sw_err *err);
+/* Commit what srv_accept recorded (and the started marks); queue the
+ * events and dispatch. < 0: nothing of it is on disk, its events are
+ * forgotten (no 2xx may be sent for them). err may be NULL. */
+int srv_queue_commit(sw_server *s, sw_err *err);
+/* Requeue what serve.db holds after a restart. */
+int srv_queue_load(sw_server *s, sw_err *err);
+void srv_queue_done(sw_server *s, const char *execution_id);
+void srv_queue_busy(sw_server *s, const char *group, const char *exec_id);
+size_t srv_queue_pending(const sw_server *s);
+void srv_dispatch_soon(sw_server *s);
+void srv_on_dispatch(uv_timer_t *t);
 
 /* srv_http.c: listen on host:port (0 = any); SW_EIO when binding fails. */
 int srv_http_start(sw_server *s, const char *host, int port, sw_err *err);

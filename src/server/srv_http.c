@@ -6,12 +6,12 @@
  * request is handled on the loop thread. A body is collected (bounded by
  * max_body) before srv_route sees the request.
  *
- * Group acknowledgement: each MHD_run is one engine batch. A request that
- * started an execution is suspended with its reply; after MHD_run the
- * batch commits once (one fsync for every webhook read in that turn) and
- * the suspended connections resume and get their replies (or a 500 when
- * the commit failed, so the sender retries). No 2xx leaves before the
- * commit. */
+ * Group acknowledgement: the events of one MHD_run share one serve.db
+ * transaction (srv_queue.c). A request that recorded an event is
+ * suspended with its reply; after MHD_run the transaction commits once
+ * (one fsync for every webhook read in that turn) and the suspended
+ * connections resume and get their replies (or a 500 when the commit
+ * failed, so the sender retries). No 2xx leaves before the commit. */
 #include "server/server_int.h"
 
 #include <arpa/inet.h>
@@ -41,11 +41,10 @@ static void run_mhd(sw_server *s)
 
   if (!s->mhd)
     return;
-  sw_engine_begin_batch(s->eng);
   s->in_batch = true;
   MHD_run((struct MHD_Daemon *)s->mhd);
   s->in_batch = false;
-  rc = sw_engine_commit_batch(s->eng, NULL, &err);
+  rc = srv_queue_commit(s, &err);
   if (rc < 0)
     sw_log(SW_LOG_ERROR, "events could not be recorded: %s", err.msg);
   for (cn = s->pending; cn; cn = next) {
@@ -158,9 +157,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
   rq.too_large = cn->too_large;
   rq.signature = MHD_lookup_connection_value(
       c, MHD_HEADER_KIND, "x-controlshift-webhook-signature");
-  before = s->batch_started;
+  before = s->n_accepted;
   srv_route(s, &rq, &rp);
-  rp.started = (int)(s->batch_started - before);
+  rp.started = (int)(s->n_accepted - before);
   if (rp.started > 0 && s->in_batch) {
     /* Not before the commit: hold the reply, park the connection. */
     cn->reply = rp;

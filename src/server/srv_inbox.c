@@ -28,7 +28,7 @@ static srv_file *file_find(sw_server *s, const char *name)
 static void take(sw_server *s, srv_file *f)
 {
   sw_err err = SW_ERR_INIT;
-  char name[80], id[37], size[32], mtime[32];
+  char name[80], size[32], mtime[32];
   const char *parts[3];
   char *path = sw_asprintf("%s/%s", s->inbox, f->name);
   cJSON *in = cJSON_CreateObject();
@@ -41,7 +41,7 @@ static void take(sw_server *s, srv_file *f)
   parts[2] = mtime;
   sw_server_event_name(name, "file", parts, 3);
   cJSON_AddStringToObject(in, "file", path);
-  o = srv_start(s, SRV_WF_INGEST, name, in, id, &err);
+  o = srv_accept(s, SRV_WF_INGEST, name, name, in, &err);
   srv_count(s, SRV_SRC_INBOX, o);
   if (o == SRV_FAILED)
     sw_log(SW_LOG_ERROR, "inbox file %s: %s", path, err.msg);
@@ -109,6 +109,9 @@ static void scan(sw_server *s)
   for (f = s->files; f; f = f->next)
     if (!f->taken && f->seen >= 1)
       take(s, f);
+  if (srv_queue_commit(s, NULL) < 0) /* nothing taken is on disk */
+    for (f = s->files; f; f = f->next)
+      f->taken = false;
 }
 
 static void on_tick(uv_timer_t *t) { scan(t->data); }
