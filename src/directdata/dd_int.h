@@ -54,14 +54,27 @@ typedef struct dd_part {
   char *md5;           /* may be NULL */
   bool have;           /* verified copy on disk */
   bool busy;
-  char *body;          /* downloaded bytes, for the verify job */
-  size_t body_len;
+  bool fetched;        /* transfer complete and checked: the finish job
+                          (fsync, rename) is due */
+  int fd;              /* <part>.tmp being written, or -1 */
+  struct evp_md_ctx_st *md; /* md5 of the bytes so far (OpenSSL EVP) */
+  unsigned long long got;   /* bytes written so far */
   int attempts;
 } dd_part;
 
 typedef struct dd_vreq dd_vreq;
-typedef void (*dd_vreq_cb)(sw_dd_task *t, dd_vreq *q,
+/* Completion of a Vault request: resp is NULL when no usable answer came
+ * (then err says why); a streamed 2xx body is not in resp->body, except
+ * when it was small enough to be a Vault envelope (DD_HEAD_MAX). */
+typedef void (*dd_vreq_cb)(sw_dd_task *t, dd_vreq *q, const sw_err *err,
                            const sw_http_response *resp);
+/* A streamed request: `begin` runs before each send (again after a
+ * re-login) and resets the destination; `sink` takes the 2xx body. */
+typedef int (*dd_vreq_begin_fn)(sw_dd_task *t, dd_vreq *q, sw_err *err);
+typedef int (*dd_vreq_sink_fn)(sw_dd_task *t, dd_vreq *q, const char *data,
+                               size_t n, sw_err *err);
+#define DD_HEAD_MAX 65536 /* a streamed body this small may be a FAILURE
+                             envelope: its head is kept to read it */
 
 struct dd_vreq {
   sw_dd_task *t;
@@ -76,6 +89,11 @@ struct dd_vreq {
   char *used_session;
   dd_vreq *after;      /* auth: the request to send once logged in */
   dd_vreq_cb cb;
+  dd_vreq_begin_fn begin; /* streamed requests only */
+  dd_vreq_sink_fn sink;
+  char *head;          /* first DD_HEAD_MAX bytes of a streamed body */
+  size_t head_len;
+  unsigned long long total; /* bytes of the streamed body */
 };
 
 struct sw_dd_task {
@@ -143,6 +161,10 @@ bool dd_safe_name(const char *s);
 void dd_vault_request(sw_dd_task *t, const char *method, const char *url,
                       size_t max_body, long timeout_ms, int idx,
                       dd_vreq_cb cb);
+/* A GET whose 2xx body streams into `sink` (after `begin`). */
+void dd_vault_stream(sw_dd_task *t, const char *url, long timeout_ms,
+                     int idx, dd_vreq_begin_fn begin, dd_vreq_sink_fn sink,
+                     dd_vreq_cb cb);
 void dd_vault_list(sw_dd_task *t);      /* A_LIST after the cursor */
 void dd_retrieve_start(sw_dd_task *t);  /* A_RETRIEVE after config */
 
