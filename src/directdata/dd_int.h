@@ -87,7 +87,8 @@ struct dd_vreq {
   bool is_auth;
   int idx;             /* part index, or -1 */
   char *used_session;
-  dd_vreq *after;      /* auth: the request to send once logged in */
+  dd_vreq *after;      /* auth: the requests to send once logged in */
+  dd_vreq *next_waiting; /* the next one in that chain */
   dd_vreq_cb cb;
   dd_vreq_begin_fn begin; /* streamed requests only */
   dd_vreq_sink_fn sink;
@@ -117,6 +118,8 @@ struct sw_dd_task {
   uv_timer_t timer;    /* polls and pauses; closed before free */
   void (*timer_fn)(sw_dd_task *t);
   sw_http *http;       /* created on first Vault call */
+  dd_vreq *auth_q;     /* the login in flight: requests that need a
+                          session wait on it, so one login serves all */
   int inflight;        /* Vault requests outstanding */
   int64_t pause_until; /* ms: no new Vault request before */
   sw_err err;

@@ -52,6 +52,16 @@ static void vreq_free(dd_vreq *q)
   sw_free(q);
 }
 
+static void chain_free(dd_vreq *q)
+{
+  dd_vreq *n;
+
+  for (; q; q = n) {
+    n = q->next_waiting;
+    vreq_free(q);
+  }
+}
+
 static char *form_escape(const char *s)
 {
   static const char hex[] = "0123456789ABCDEF";
@@ -156,16 +166,28 @@ static void on_auth(const sw_err *err, const sw_http_response *resp,
 
 static void start_auth(sw_dd_task *t, dd_vreq *after)
 {
-  dd_vreq *q = sw_calloc(1, sizeof(*q));
-  char *u = form_escape(t->cfg.username), *p = form_escape(t->cfg.password);
   static const char *const hdrs[] = {
       "Content-Type: application/x-www-form-urlencoded",
       "Accept: application/json"};
-  char *cid = sw_asprintf("X-VaultAPI-ClientID: %s", t->cfg.client_id);
-  const char *h[3] = {hdrs[0], hdrs[1], cid};
+  dd_vreq *q, **w;
+  char *u, *p, *cid;
+  const char *h[3];
   sw_http_opts o;
   sw_err err = SW_ERR_INIT;
 
+  if (t->auth_q) { /* a login is on its way: wait for it */
+    for (w = &t->auth_q->after; *w; w = &(*w)->next_waiting)
+      ;
+    *w = after;
+    return;
+  }
+  q = sw_calloc(1, sizeof(*q));
+  u = form_escape(t->cfg.username);
+  p = form_escape(t->cfg.password);
+  cid = sw_asprintf("X-VaultAPI-ClientID: %s", t->cfg.client_id);
+  h[0] = hdrs[0];
+  h[1] = hdrs[1];
+  h[2] = cid;
   q->t = t;
   q->is_auth = true;
   q->url = sw_asprintf("%s/api/%s/auth", t->cfg.base_url, t->cfg.version);
@@ -185,16 +207,17 @@ static void start_auth(sw_dd_task *t, dd_vreq *after)
   o.max_body = 1 << 20;
   o.want_headers = want_headers;
   o.n_want_headers = 2;
-  /* the request waiting for the session rides along as `after` */
+  /* the requests waiting for the session ride along as `after` */
   q->cb = NULL;
   q->after = after;
   t->inflight++;
+  t->auth_q = q;
   if (sw_http_request(t->http, &o, on_auth, q, NULL, &err) < 0) {
     t->inflight--;
+    t->auth_q = NULL;
     sw_free(cid);
+    chain_free(q->after);
     vreq_free(q);
-    if (after)
-      vreq_free(after);
     dd_fail(t, E_VAULT, "cannot send the Vault login: %s", err.msg);
     return;
   }
@@ -206,16 +229,16 @@ static void on_auth(const sw_err *err, const sw_http_response *resp,
 {
   dd_vreq *q = payload;
   sw_dd_task *t = q->t;
-  dd_vreq *after = q->after;
+  dd_vreq *after = q->after, *n;
   cJSON *j = NULL;
   const char *type, *msg, *sid;
   const cJSON *vid;
 
   vreq_free(q);
+  t->auth_q = NULL;
   t->inflight--;
   if (t->failing || t->finished) {
-    if (after)
-      vreq_free(after);
+    chain_free(after);
     if (t->failing && t->inflight == 0) {
       t->failing = false;
       t->inflight = 0;
@@ -225,8 +248,7 @@ static void on_auth(const sw_err *err, const sw_http_response *resp,
   }
   j = parse_envelope(resp);
   if (!j) {
-    if (after)
-      vreq_free(after);
+    chain_free(after);
     dd_fail(t, E_TRANSIENT, "Vault login at %s failed: %s; check vault_dns "
             "and the network, then retry", t->cfg.base_url,
             err ? err->msg : "the answer is not a Vault JSON envelope");
@@ -235,8 +257,7 @@ static void on_auth(const sw_err *err, const sw_http_response *resp,
   note_throttle(t, resp);
   type = failure_type(j, &msg);
   if (type) {
-    if (after)
-      vreq_free(after);
+    chain_free(after);
     dd_fail(t, E_AUTH, "Vault login as %s failed: %s %s; check "
             "vault_username and vault_password in section [%s]",
             t->cfg.username, type, msg, t->cfg.section);
@@ -245,15 +266,13 @@ static void on_auth(const sw_err *err, const sw_http_response *resp,
   sid = sw_json_get_str(j, "sessionId");
   vid = sw_json_get(j, "vaultId");
   if (!sid) {
-    if (after)
-      vreq_free(after);
+    chain_free(after);
     dd_fail(t, E_AUTH, "Vault login answered SUCCESS without a sessionId");
     goto done;
   }
   if (t->cfg.vault_id && (!cJSON_IsNumber(vid) ||
                           (long)vid->valuedouble != t->cfg.vault_id)) {
-    if (after)
-      vreq_free(after);
+    chain_free(after);
     dd_fail(t, E_MISMATCH, "Vault login returned a session for Vault %ld, "
             "not %ld: the user cannot reach %s; fix vault_dns or the "
             "user's access", cJSON_IsNumber(vid) ? (long)vid->valuedouble
@@ -265,8 +284,14 @@ static void on_auth(const sw_err *err, const sw_http_response *resp,
   sw_free(t->dd->session_id);
   t->dd->session_key = session_key(t);
   t->dd->session_id = sw_strdup(sid);
-  if (after)
-    send_req(t, after);
+  for (; after; after = n) {
+    n = after->next_waiting;
+    after->next_waiting = NULL;
+    if (t->finished || t->failing)
+      vreq_free(after);
+    else
+      send_req(t, after);
+  }
 done:
   cJSON_Delete(j);
 }

@@ -5,8 +5,12 @@
 # column, a dropped column) + one with record_count 0 -> Log, and after each
 # run the warehouse equals the generator's model (typed: NUMERIC, DATE,
 # TIMESTAMPTZ, BOOLEAN). Then re-running every step changes no table and
-# downloads nothing again. Needs SW_TEST_PG_DSN (tools/test starts a
-# server); exits 77 without it, node or psql.
+# downloads nothing again. Crash test: killed after the n-th state-store
+# commit of a full, an incremental and a log run, for every 3rd n (every n
+# with SW_DD_CRASH_ALL=1; none with SW_DD_CRASH=none), then resumed: the
+# warehouse equals the model and no verified part is downloaded again.
+# Needs SW_TEST_PG_DSN (tools/test starts a server); exits 77 without it,
+# node or psql.
 . "$(dirname "$0")/lib.sh"
 [ -n "${SW_TEST_PG_DSN:-}" ] || { echo "skip: SW_TEST_PG_DSN is not set"; exit 77; }
 command -v psql >/dev/null || { echo "skip: psql not found"; exit 77; }
@@ -80,4 +84,22 @@ dump >after
   || { bad "re-run changed the warehouse"; diff before after | head -5; }
 d2=$(downloads)
 [ "$d1" = "$d2" ] && ok "re-running downloads no verified part again ($d1 downloads)" || bad "downloads went from $d1 to $d2"
+
+# ---- crash and resume -----------------------------------------------------------
+WH=$DB
+stats() { curl -s "$U/__peer/stats"; }
+fresh() {
+  rm -rf "$T/store" "$H"; curl -s -X POST "$U/__peer/reset" >/dev/null
+  pq "$DB" "DROP SCHEMA public CASCADE; CREATE SCHEMA public" >/dev/null
+}
+. "$SRC/tests/cli/dd_lib.sh"
+if [ "${SW_DD_CRASH:-sample}" != none ]; then
+  STEP=${STEP:-3}
+  [ "${SW_DD_CRASH_ALL:-0}" = 1 ] && STEP=1
+  sweep full 999999-20250101-0000-F "$FULL"
+  sweep incremental 999999-20250101-0100-N "$INC" "$FULL"
+  sweep log final "$LOG" "$FULL" "$INC"
+  [ -z "$crash_bad" ] && ok "killed at $crash_points commit points (one in $STEP) of a full, an incremental (3 files) and a log run, resumed: warehouse = model, no verified part downloaded again" \
+    || bad "crash points:$crash_bad"
+fi
 finish
