@@ -28,8 +28,21 @@
  * sqlite NUMERIC, INTEGER 0/1 for Boolean, TEXT for the rest. Strings are
  * TEXT everywhere, so widening a column needs no DDL on these drivers.
  * Keys: id; picklist__sys (object, object_field, picklist_value_name);
- * a table without an id column gets no key (append). Identifiers must be
- * [A-Za-z_][A-Za-z0-9_]* and are always quoted by dd_quote_ident. */
+ * metadata (extract, column_name); a table without an id column gets no
+ * key (append).
+ *
+ * The `metadata` table (manifest extract Metadata.metadata, all TEXT)
+ * mirrors the Full's Metadata/metadata.csv; an Incremental patches it:
+ * its Metadata/metadata.csv rows are upserted (a widened column shows its
+ * new length there), its metadata_deletes.csv rows deleted, in the same
+ * transaction as the DDL they describe. Widening a column (a metadata
+ * update with a larger length) needs no DDL: strings are TEXT on both
+ * drivers, so the longer values load as they are. A metadata update that
+ * changes an existing column's Vault type is recorded in `metadata` only;
+ * the column keeps its SQL type (as Databricks' managed connector does, a
+ * type change needs a full reload, which rebuilds every table). Identifiers must be
+ * [A-Za-z_][A-Za-z0-9_]* and are always quoted by the warehouse's
+ * sw_warehouse_quote_ident. */
 #include "directdata/dd_int.h"
 
 #include <errno.h>
@@ -50,19 +63,23 @@
   " NULL, pos INTEGER NOT NULL, type TEXT, PRIMARY KEY (tbl, col))"
 #define MAX_TEXT (90 * 1024) /* per SQL text; the service caps 100 KB */
 
-/* ---- quoting (the one place identifiers and literals are quoted) ------ */
+/* ---- quoting ----------------------------------------------------------- */
 
+/* Identifiers: the warehouse's quoting (sw_warehouse_quote_ident), as a
+ * string. Every name reaching here passed safe_ident or is one of ours,
+ * so it is never empty. */
 char *dd_quote_ident(const char *s)
 {
   sw_buf b = SW_BUF_INIT(0);
 
-  sw_buf_puts(&b, "\"", NULL);
-  for (; *s; s++)
-    sw_buf_puts(&b, *s == '"' ? "\"\"" : (char[2]){*s, 0}, NULL);
-  sw_buf_puts(&b, "\"", NULL);
+  if (sw_warehouse_quote_ident(&b, s, NULL) < 0)
+    sw_buf_puts(&b, "\"\"", NULL); /* empty: the database refuses it */
   return sw_buf_detach(&b);
 }
 
+/* Literals: the statement batch (BatchExecuteStatement semantics) takes no
+ * parameters, so the few values it carries (file names, stop times,
+ * table and column names for the bookkeeping) are quoted here. */
 char *dd_quote_literal(const char *s)
 {
   sw_buf b = SW_BUF_INIT(0);
@@ -619,8 +636,9 @@ static void plan_work(sw_dd_task *t)
       first = false;
       continue;
     }
-    if (!ex || !strcmp(ex, "Metadata.metadata"))
-      continue; /* metadata files are read by name below */
+    if (!ex)
+      continue; /* Metadata.metadata: the `metadata` table; its files are
+                   also read by name below for the schema */
     if (!f || !*f || (rec && !strcmp(rec, "0")))
       continue;
     e = &l->entries[l->n_entries];
@@ -832,6 +850,7 @@ static char *conv(const sw_dd_task *t, const char *qcol, const char *vt)
 
 static const char *const picklist_key[] = {"object", "object_field",
                                            "picklist_value_name"};
+static const char *const metadata_key[] = {"extract", "column_name"};
 
 /* The key columns of table `tbl` among `cols` (["col"...]). */
 static size_t key_of(const char *tbl, const cJSON *cols, const char **key)
@@ -842,6 +861,12 @@ static size_t key_of(const char *tbl, const cJSON *cols, const char **key)
     for (i = 0; i < 3; i++)
       key[i] = picklist_key[i];
     return 3;
+  }
+  if (!strcmp(tbl, "metadata") && col_index(cols, "extract") >= 0 &&
+      col_index(cols, "column_name") >= 0) {
+    for (i = 0; i < 2; i++)
+      key[i] = metadata_key[i];
+    return 2;
   }
   if (col_index(cols, "id") >= 0) {
     key[0] = "id";

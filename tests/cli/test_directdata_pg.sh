@@ -69,6 +69,8 @@ expect_exit 0 "first incremental window SUCCEEDED" -- run "$INC1"
 same 999999-20250101-0015-N "warehouse = model after 0015-N (updates, deletes, reordered columns)"
 expect_exit 0 "incrementals from the cursor SUCCEEDED" -- run "$INC"
 same 999999-20250101-0100-N "warehouse = model after 0030/0045/0100-N (new column, dropped column, deletes, record_count 0)"
+m=$(pq "$DB" "SELECT length FROM metadata WHERE extract='Object.study__v' AND column_name='name__v'")/$(pq "$DB" "SELECT count(*) FROM metadata WHERE column_name='enrollment__c'")/$(pq "$DB" "SELECT max(length(name__v)) FROM study__v")
+[ "$m" = "1500/0/621" ] && ok "metadata patched: name__v widened to 1500 (a 621-character name loaded), enrollment__c's row deleted" || bad "metadata patches: $m"
 c=$(pq "$DB" "SELECT stop_time FROM _dd_cursor WHERE extract_type='incremental'")
 [ "$c" = "2025-01-01T01:00Z" ] && ok "cursor advanced past the record_count 0 file ($c)" || bad "cursor: $c"
 expect_exit 0 "log extract SUCCEEDED" -- run "$LOG"
