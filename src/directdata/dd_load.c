@@ -470,6 +470,8 @@ typedef struct entry {
   char *path;      /* absolute-ish path of the CSV, or NULL (no records) */
   cJSON *header;   /* ["col"...] */
   char *stage;     /* staging table */
+  bool direct;     /* Full on postgres: staged typed and renamed into
+                      place (no copy from a text staging table) */
 } entry;
 
 typedef struct dd_load {
@@ -721,6 +723,12 @@ static int read_csv(void *payload, char *buf, size_t cap, size_t *n_out,
 }
 
 static void stage_next(sw_dd_task *t);
+static void table_cols(const dd_load *l, const char *extract,
+                       const cJSON *extra, cJSON **names_out,
+                       cJSON **types_out);
+static char *table_ddl(const sw_dd_task *t, const char *name,
+                       const char *tbl, const cJSON *names,
+                       const cJSON *types, bool with_key);
 
 static void on_loaded(const sw_err *err, long long rows, void *payload)
 {
@@ -793,16 +801,27 @@ static void stage_next(sw_dd_task *t)
   }
   e = &l->entries[l->next];
   q = dd_quote_ident(e->stage);
-  sw_buf_printf(&b, NULL, "DROP TABLE IF EXISTS %s; CREATE TABLE %s (", q,
-                q);
-  sw_free(q);
-  cJSON_ArrayForEach(h, e->header) {
-    q = dd_quote_ident(h->valuestring);
-    sw_buf_printf(&b, NULL, "%s%s TEXT", first ? "" : ", ", q);
-    sw_free(q);
-    first = false;
+  sw_buf_printf(&b, NULL, "DROP TABLE IF EXISTS %s; ", q);
+  if (e->direct) { /* typed like the table it becomes, key added later */
+    cJSON *names, *types;
+    char *ddl;
+    table_cols(l, e->extract, e->header, &names, &types);
+    ddl = table_ddl(t, e->stage, e->table, names, types, false);
+    sw_buf_puts(&b, ddl, NULL);
+    sw_free(ddl);
+    cJSON_Delete(names);
+    cJSON_Delete(types);
+  } else {
+    sw_buf_printf(&b, NULL, "CREATE TABLE %s (", q);
+    cJSON_ArrayForEach(h, e->header) {
+      char *qc = dd_quote_ident(h->valuestring);
+      sw_buf_printf(&b, NULL, "%s%s TEXT", first ? "" : ", ", qc);
+      sw_free(qc);
+      first = false;
+    }
+    sw_buf_puts(&b, ")", NULL);
   }
-  sw_buf_puts(&b, ")", NULL);
+  sw_free(q);
   sql = sw_buf_detach(&b);
   dd_sql(t, sql, false, stage_created);
   sw_free(sql);
@@ -932,19 +951,14 @@ static void add_known(sw_dd_task *t, sw_buf *cur, const char *tbl,
   sw_free(ly);
 }
 
-/* CREATE TABLE tbl from the schema of `extract` (plus `extra` header
- * columns), recording the columns. */
-static void create_table(sw_dd_task *t, sw_buf *cur, const char *extract,
-                         const char *tbl, const cJSON *extra)
+/* The columns of a table made for `extract`: its schema's, then the
+ * `extra` header columns it lacks (TEXT). The caller deletes both. */
+static void table_cols(const dd_load *l, const char *extract,
+                       const cJSON *extra, cJSON **names_out,
+                       cJSON **types_out)
 {
-  dd_load *l = t->load;
   cJSON *names = cJSON_CreateArray(), *types = cJSON_CreateArray();
   const cJSON *pair, *h;
-  sw_buf b = SW_BUF_INIT(0);
-  const char *key[3];
-  size_t nk, i;
-  int k;
-  char *q;
 
   cJSON_ArrayForEach(pair, sw_json_get(l->schema, extract)) {
     const char *c = cJSON_GetArrayItem(pair, 0)->valuestring;
@@ -960,24 +974,54 @@ static void create_table(sw_dd_task *t, sw_buf *cur, const char *extract,
     cJSON_AddItemToArray(names, cJSON_CreateString(h->valuestring));
     cJSON_AddItemToArray(types, cJSON_CreateString("String"));
   }
-  q = dd_quote_ident(tbl);
+  *names_out = names;
+  *types_out = types;
+}
+
+/* "CREATE TABLE name (...)" with the SQL types of the columns and, when
+ * with_key, the key of table `tbl`. */
+static char *table_ddl(const sw_dd_task *t, const char *name,
+                       const char *tbl, const cJSON *names,
+                       const cJSON *types, bool with_key)
+{
+  sw_buf b = SW_BUF_INIT(0);
+  const char *key[3];
+  size_t nk = 0, i;
+  int k;
+  char *q;
+
+  q = dd_quote_ident(name);
   sw_buf_printf(&b, NULL, "CREATE TABLE %s (", q);
   sw_free(q);
   for (k = 0; k < cJSON_GetArraySize(names); k++) {
-    const char *c = cJSON_GetArrayItem(names, k)->valuestring;
-    q = dd_quote_ident(c);
+    q = dd_quote_ident(cJSON_GetArrayItem(names, k)->valuestring);
     sw_buf_printf(&b, NULL, "%s%s %s", k ? ", " : "", q,
                   sql_type(t, cJSON_GetArrayItem(types, k)->valuestring));
     sw_free(q);
   }
-  nk = key_of(tbl, names, key);
+  if (with_key)
+    nk = key_of(tbl, names, key);
   for (i = 0; i < nk; i++) {
     q = dd_quote_ident(key[i]);
     sw_buf_printf(&b, NULL, "%s%s", i ? ", " : ", PRIMARY KEY (", q);
     sw_free(q);
   }
   sw_buf_puts(&b, nk ? "))" : ")", NULL);
-  q = sw_buf_detach(&b);
+  return sw_buf_detach(&b);
+}
+
+/* CREATE TABLE tbl from the schema of `extract` (plus `extra` header
+ * columns), recording the columns. */
+static void create_table(sw_dd_task *t, sw_buf *cur, const char *extract,
+                         const char *tbl, const cJSON *extra)
+{
+  dd_load *l = t->load;
+  cJSON *names, *types;
+  char *q;
+  int k;
+
+  table_cols(l, extract, extra, &names, &types);
+  q = table_ddl(t, tbl, tbl, names, types, true);
   emit(l, cur, "%s", q);
   sw_free(q);
   for (k = 0; k < cJSON_GetArraySize(names); k++)
@@ -985,6 +1029,42 @@ static void create_table(sw_dd_task *t, sw_buf *cur, const char *extract,
               cJSON_GetArrayItem(types, k)->valuestring);
   cJSON_Delete(names);
   cJSON_Delete(types);
+}
+
+/* A direct entry's typed staging table becomes the table: renamed into
+ * place, its key added (one index build after the load), its columns
+ * recorded. */
+static void adopt_stage(sw_dd_task *t, sw_buf *cur, const entry *e)
+{
+  dd_load *l = t->load;
+  cJSON *names, *types;
+  const char *key[3];
+  size_t nk, i;
+  sw_buf b = SW_BUF_INIT(0);
+  char *qs = dd_quote_ident(e->stage), *qt = dd_quote_ident(e->table), *q;
+  int k;
+
+  table_cols(l, e->extract, e->header, &names, &types);
+  emit(l, cur, "ALTER TABLE %s RENAME TO %s", qs, qt);
+  nk = key_of(e->table, names, key);
+  for (i = 0; i < nk; i++) {
+    q = dd_quote_ident(key[i]);
+    sw_buf_printf(&b, NULL, "%s%s", i ? ", " : "", q);
+    sw_free(q);
+  }
+  if (nk) {
+    q = sw_buf_detach(&b);
+    emit(l, cur, "ALTER TABLE %s ADD PRIMARY KEY (%s)", qt, q);
+    sw_free(q);
+  }
+  for (k = 0; k < cJSON_GetArraySize(names); k++)
+    add_known(t, cur, e->table, cJSON_GetArrayItem(names, k)->valuestring,
+              cJSON_GetArrayItem(types, k)->valuestring);
+  cJSON_Delete(names);
+  cJSON_Delete(types);
+  sw_buf_dispose(&b);
+  sw_free(qs);
+  sw_free(qt);
 }
 
 static void drop_table(sw_dd_task *t, sw_buf *cur, const char *tbl)
@@ -1149,6 +1229,9 @@ static void apply(sw_dd_task *t)
     }
     cJSON_Delete(old);
     emit(l, &cur, "DELETE FROM _dd_columns");
+    for (i = 0; i < l->n_entries; i++)
+      if (l->entries[i].direct)
+        adopt_stage(t, &cur, &l->entries[i]);
     cJSON_ArrayForEach(item, l->schema) {
       char *tb = table_of(item->string);
       if (safe_ident(tb) && !known_cols(l, tb))
@@ -1194,13 +1277,13 @@ static void apply(sw_dd_task *t)
     }
   }
   for (i = 0; i < l->n_entries; i++) /* columns that appear in data */
-    if (!l->entries[i].deletes)
+    if (!l->entries[i].deletes && !l->entries[i].direct)
       ensure_columns(t, &cur, &l->entries[i]);
   for (i = 0; i < l->n_entries; i++)
     if (l->entries[i].deletes)
       delete_rows(t, &cur, &l->entries[i]);
   for (i = 0; i < l->n_entries; i++)
-    if (!l->entries[i].deletes)
+    if (!l->entries[i].deletes && !l->entries[i].direct)
       merge(t, &cur, &l->entries[i], l->kind != 'L');
   emit(l, &cur, "INSERT INTO _dd_loaded (name, extract_type, stop_time) "
        "VALUES (%s, %s, %s)", lname, let, lstop);
@@ -1237,6 +1320,7 @@ static void have_columns(sw_dd_task *t)
 {
   dd_load *l = t->load;
   const cJSON *row;
+  size_t i;
 
   l->existing = cJSON_CreateObject();
   cJSON_ArrayForEach(row, t->rows) {
@@ -1250,6 +1334,19 @@ static void have_columns(sw_dd_task *t)
       cJSON_AddItemToObject(l->existing, tb, cols);
     }
     cJSON_AddItemToArray(cols, cJSON_CreateString(c));
+  }
+  /* A Full on postgres stages each table's one file typed, ready to be
+   * renamed into place: COPY parses the types, and the key's index is
+   * built once after the load (no text staging copy, no upsert). */
+  for (i = 0; i < l->n_entries; i++) {
+    entry *e = &l->entries[i];
+    size_t k, same = 0;
+    if (l->kind != 'F' || !is_pg(t) || e->deletes)
+      continue;
+    for (k = 0; k < l->n_entries; k++)
+      if (!strcmp(l->entries[k].table, e->table))
+        same++;
+    e->direct = same == 1;
   }
   l->next = 0;
   stage_next(t);
