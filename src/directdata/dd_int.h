@@ -43,6 +43,8 @@ struct sw_directdata {
   sw_warehouse *wh;
   char *session_key;   /* "base|user" the cached session belongs to */
   char *session_id;    /* cached; never logged */
+  bool bookkept;       /* the bookkeeping tables exist (made once per
+                          process) */
 };
 
 typedef enum dd_action { A_LIST, A_RETRIEVE, A_UNPACK, A_LOAD } dd_action;
@@ -145,6 +147,7 @@ struct sw_dd_task {
   int poll_ms;
   cJSON *rows;         /* Records of the last query */
   void (*sql_next)(sw_dd_task *t);
+  void (*load_next)(sw_dd_task *t); /* after the bookkeeping tables */
   bool sql_want_rows;
   /* loader */
   void *load;          /* dd_load state (dd_load.c) */

@@ -242,6 +242,23 @@ static char *vformat(int64_t ms)
   return sw_asprintf("%.16sZ", iso);
 }
 
+/* Create the bookkeeping tables (once per process), then `next`. */
+static void bookkept(sw_dd_task *t)
+{
+  t->dd->bookkept = true;
+  t->load_next(t);
+}
+
+static void bookkeeping(sw_dd_task *t, void (*next)(sw_dd_task *t))
+{
+  if (t->dd->bookkept) {
+    next(t);
+    return;
+  }
+  t->load_next = next;
+  dd_sql(t, BOOKKEEPING, false, bookkept);
+}
+
 /* ---- list: the window from the cursor ---------------------------------- */
 
 static const char *api_type(const char *et)
@@ -351,7 +368,7 @@ static void list_tables_ready(sw_dd_task *t)
 
 void dd_list_start(sw_dd_task *t)
 {
-  dd_sql(t, BOOKKEEPING, false, list_tables_ready);
+  bookkeeping(t, list_tables_ready);
 }
 
 /* ---- small CSV files via libcsv ---------------------------------------- */
@@ -785,22 +802,15 @@ static void stage_created(sw_dd_task *t)
 
 static void apply(sw_dd_task *t);
 
-static void stage_next(sw_dd_task *t)
+/* The DDL of entry e's staging table: "DROP ..; CREATE ..". */
+static char *stage_ddl(const sw_dd_task *t, const entry *e)
 {
-  dd_load *l = t->load;
-  entry *e;
+  const dd_load *l = t->load;
   sw_buf b = SW_BUF_INIT(0);
   const cJSON *h;
-  char *q;
+  char *q = dd_quote_ident(e->stage);
   bool first = true;
-  char *sql;
 
-  if (l->next >= l->n_entries) {
-    apply(t);
-    return;
-  }
-  e = &l->entries[l->next];
-  q = dd_quote_ident(e->stage);
   sw_buf_printf(&b, NULL, "DROP TABLE IF EXISTS %s; ", q);
   if (e->direct) { /* typed like the table it becomes, key added later */
     cJSON *names, *types;
@@ -822,8 +832,47 @@ static void stage_next(sw_dd_task *t)
     sw_buf_puts(&b, ")", NULL);
   }
   sw_free(q);
+  return sw_buf_detach(&b);
+}
+
+/* Bulk-load the entries one after the other, then apply. */
+static void stage_next(sw_dd_task *t)
+{
+  dd_load *l = t->load;
+
+  if (l->next >= l->n_entries) {
+    apply(t);
+    return;
+  }
+  stage_created(t);
+}
+
+/* Create the staging tables, as few statement texts as fit MAX_TEXT. */
+static void stage_tables(sw_dd_task *t)
+{
+  dd_load *l = t->load;
+  sw_buf b = SW_BUF_INIT(0);
+  char *one, *sql;
+
+  if (l->next >= l->n_entries) { /* all created: load them */
+    l->next = 0;
+    stage_next(t);
+    return;
+  }
+  while (l->next < l->n_entries) {
+    one = stage_ddl(t, &l->entries[l->next]);
+    if (b.len && b.len + strlen(one) + 2 > MAX_TEXT) {
+      sw_free(one);
+      break;
+    }
+    if (b.len)
+      sw_buf_puts(&b, "; ", NULL);
+    sw_buf_puts(&b, one, NULL);
+    sw_free(one);
+    l->next++;
+  }
   sql = sw_buf_detach(&b);
-  dd_sql(t, sql, false, stage_created);
+  dd_sql(t, sql, false, stage_tables);
   sw_free(sql);
 }
 
@@ -1349,7 +1398,7 @@ static void have_columns(sw_dd_task *t)
     e->direct = same == 1;
   }
   l->next = 0;
-  stage_next(t);
+  stage_tables(t);
 }
 
 static void plan_after(sw_dd_task *t)
@@ -1424,5 +1473,5 @@ void dd_load_start(sw_dd_task *t)
     return;
   }
   l->data = sw_asprintf("%s/data", t->dir);
-  dd_sql(t, BOOKKEEPING, false, load_tables_ready);
+  bookkeeping(t, load_tables_ready);
 }
