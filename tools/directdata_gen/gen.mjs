@@ -5,7 +5,7 @@
 //
 //   node tools/directdata_gen/gen.mjs --out DIR [--vault 999999]
 //        [--rows N] [--part-size BYTES] [--text-bytes N] [--level 0-9]
-//        [--only-full]
+//        [--only-full] [--no-model]
 //
 // Writes into DIR:
 //   files/<name>.tar.gz.NNN   the parts (raw byte slices of one tar.gz)
@@ -14,6 +14,8 @@
 //   expected/<name>.json      the model: every table's columns, types, key
 //                             and rows after that file is applied
 //   expected/final.json       the state after the whole sequence
+//                             (--no-model: no expected/ files, for
+//                             benchmarks with millions of rows)
 // The sequence: a Full file, three Incrementals (updates + deletes, a new
 // column and a widened one, a dropped column + picklist/document deletes),
 // one Incremental with record_count 0, and a Log file. The `metadata` table
@@ -170,7 +172,7 @@ function publish(name, type, start, stop, members, recordCount) {
   }
   listing.push({ name, filename: `${name}.tar.gz`, extract_type: type, start_time: start, stop_time: stop,
     record_count: recordCount, size: gz.length, fileparts: n, filepart_details: parts });
-  writeFileSync(`${OUT}/expected/${name}.json`, JSON.stringify(model, null, 1));
+  if (!args['no-model']) writeFileSync(`${OUT}/expected/${name}.json`, JSON.stringify(model, null, 1));
 }
 const MAN = ['extract', 'extract_label', 'type', 'records', 'file'];
 const man = (e, type, rows, file) => ({ extract: e, extract_label: label(e), type, records: rows, file: rows ? file : null });
@@ -292,7 +294,7 @@ if (!args['only-full']) {
     ], rows.length);
   }
 }
-writeFileSync(`${OUT}/expected/final.json`, JSON.stringify(model, null, 1));
+if (!args['no-model']) writeFileSync(`${OUT}/expected/final.json`, JSON.stringify(model, null, 1));
 writeFileSync(`${OUT}/listing.json`, JSON.stringify(listing, null, 1));
 console.log(JSON.stringify({ out: OUT, files: listing.length,
   bytes: listing.reduce((a, f) => a + f.size, 0), parts: listing.reduce((a, f) => a + f.fileparts, 0) }));
