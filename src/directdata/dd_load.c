@@ -14,7 +14,11 @@
  * file in one transaction and records it in _dd_loaded and _dd_cursor:
  *   full        drop every table we created, create them from metadata,
  *               fill them from staging: an atomic swap (re-running a Full
- *               never duplicates);
+ *               never duplicates). On postgres a table loaded from one
+ *               file is staged typed instead (COPY parses the types) and
+ *               the batch renames it into place and adds its key (one
+ *               index build after the load, no second copy of the rows):
+ *               bench/run_ddload measures this against psql \copy;
  *   incremental metadata deletes (a row for `id` drops the table) ->
  *               metadata updates (create tables, add columns) -> data
  *               deletes -> upserts by key (INSERT .. ON CONFLICT DO
@@ -22,7 +26,10 @@
  *   log         append, duplicates (same key) dropped.
  * A file already in _dd_loaded is skipped, so re-running changes nothing;
  * a crash between the staging loads and the batch just loads staging
- * again; the ClientToken makes a resubmitted batch run at most once.
+ * again; the ClientToken makes a resubmitted batch run at most once. The
+ * staging tables are created first (as few statement texts as fit), then
+ * loaded one after the other; the bookkeeping tables are created once
+ * per process.
  *
  * Types (per driver): postgres NUMERIC, DATE, TIMESTAMPTZ, BOOLEAN, TEXT;
  * sqlite NUMERIC, INTEGER 0/1 for Boolean, TEXT for the rest. Strings are
