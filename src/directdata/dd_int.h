@@ -43,6 +43,8 @@ struct sw_directdata {
   sw_warehouse *wh;
   char *session_key;   /* "base|user" the cached session belongs to */
   char *session_id;    /* cached; never logged */
+  bool bookkept;       /* the bookkeeping tables exist (made once per
+                          process) */
 };
 
 typedef enum dd_action { A_LIST, A_RETRIEVE, A_UNPACK, A_LOAD } dd_action;
@@ -54,14 +56,27 @@ typedef struct dd_part {
   char *md5;           /* may be NULL */
   bool have;           /* verified copy on disk */
   bool busy;
-  char *body;          /* downloaded bytes, for the verify job */
-  size_t body_len;
+  bool fetched;        /* transfer complete and checked: the finish job
+                          (fsync, rename) is due */
+  int fd;              /* <part>.tmp being written, or -1 */
+  struct evp_md_ctx_st *md; /* md5 of the bytes so far (OpenSSL EVP) */
+  unsigned long long got;   /* bytes written so far */
   int attempts;
 } dd_part;
 
 typedef struct dd_vreq dd_vreq;
-typedef void (*dd_vreq_cb)(sw_dd_task *t, dd_vreq *q,
+/* Completion of a Vault request: resp is NULL when no usable answer came
+ * (then err says why); a streamed 2xx body is not in resp->body, except
+ * when it was small enough to be a Vault envelope (DD_HEAD_MAX). */
+typedef void (*dd_vreq_cb)(sw_dd_task *t, dd_vreq *q, const sw_err *err,
                            const sw_http_response *resp);
+/* A streamed request: `begin` runs before each send (again after a
+ * re-login) and resets the destination; `sink` takes the 2xx body. */
+typedef int (*dd_vreq_begin_fn)(sw_dd_task *t, dd_vreq *q, sw_err *err);
+typedef int (*dd_vreq_sink_fn)(sw_dd_task *t, dd_vreq *q, const char *data,
+                               size_t n, sw_err *err);
+#define DD_HEAD_MAX 65536 /* a streamed body this small may be a FAILURE
+                             envelope: its head is kept to read it */
 
 struct dd_vreq {
   sw_dd_task *t;
@@ -74,8 +89,14 @@ struct dd_vreq {
   bool is_auth;
   int idx;             /* part index, or -1 */
   char *used_session;
-  dd_vreq *after;      /* auth: the request to send once logged in */
+  dd_vreq *after;      /* auth: the requests to send once logged in */
+  dd_vreq *next_waiting; /* the next one in that chain */
   dd_vreq_cb cb;
+  dd_vreq_begin_fn begin; /* streamed requests only */
+  dd_vreq_sink_fn sink;
+  char *head;          /* first DD_HEAD_MAX bytes of a streamed body */
+  size_t head_len;
+  unsigned long long total; /* bytes of the streamed body */
 };
 
 struct sw_dd_task {
@@ -99,6 +120,8 @@ struct sw_dd_task {
   uv_timer_t timer;    /* polls and pauses; closed before free */
   void (*timer_fn)(sw_dd_task *t);
   sw_http *http;       /* created on first Vault call */
+  dd_vreq *auth_q;     /* the login in flight: requests that need a
+                          session wait on it, so one login serves all */
   int inflight;        /* Vault requests outstanding */
   int64_t pause_until; /* ms: no new Vault request before */
   sw_err err;
@@ -124,6 +147,7 @@ struct sw_dd_task {
   int poll_ms;
   cJSON *rows;         /* Records of the last query */
   void (*sql_next)(sw_dd_task *t);
+  void (*load_next)(sw_dd_task *t); /* after the bookkeeping tables */
   bool sql_want_rows;
   /* loader */
   void *load;          /* dd_load state (dd_load.c) */
@@ -143,6 +167,10 @@ bool dd_safe_name(const char *s);
 void dd_vault_request(sw_dd_task *t, const char *method, const char *url,
                       size_t max_body, long timeout_ms, int idx,
                       dd_vreq_cb cb);
+/* A GET whose 2xx body streams into `sink` (after `begin`). */
+void dd_vault_stream(sw_dd_task *t, const char *url, long timeout_ms,
+                     int idx, dd_vreq_begin_fn begin, dd_vreq_sink_fn sink,
+                     dd_vreq_cb cb);
 void dd_vault_list(sw_dd_task *t);      /* A_LIST after the cursor */
 void dd_retrieve_start(sw_dd_task *t);  /* A_RETRIEVE after config */
 

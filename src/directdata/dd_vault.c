@@ -11,10 +11,18 @@
  * X-VaultAPI-BurstLimitRemaining below `burst_limit_floor` pause the next
  * request (header names compared case-insensitively by src/http).
  *
- * Download: up to max_parallel_downloads parts at once; each body is
- * checked (size, md5 with OpenSSL EVP) on the thread pool, written to
- * <part>.tmp, fsync'd and renamed into place. A part already in place was
- * verified before it was renamed, so it is never downloaded again. */
+ * Download: up to max_parallel_downloads parts at once. Each body streams
+ * (src/http's sink) into <part>.tmp while its md5 (OpenSSL EVP) and size
+ * are computed as the bytes arrive, so a 1 GB part never sits in memory;
+ * the writes are plain write(2)s on the loop thread (page-cache writes of
+ * curl's buffers, at most 16 KiB each). At the end size and md5 are
+ * checked against the listing, then a thread-pool job fsyncs the file,
+ * renames it into place and fsyncs the directory. A part already in place
+ * was verified before it was renamed, so it is never downloaded again.
+ * Vault answers a failed download with HTTP 200 and a JSON envelope, which
+ * the sink writes like data: the first DD_HEAD_MAX bytes are also kept in
+ * memory so a short body can be read as an envelope (INVALID_SESSION_ID:
+ * log in again, truncate the file, download again). */
 #include "directdata/dd_int.h"
 
 #include <errno.h>
@@ -40,7 +48,18 @@ static void vreq_free(dd_vreq *q)
   sw_free(q->method);
   sw_free(q->url);
   sw_free(q->used_session);
+  sw_free(q->head);
   sw_free(q);
+}
+
+static void chain_free(dd_vreq *q)
+{
+  dd_vreq *n;
+
+  for (; q; q = n) {
+    n = q->next_waiting;
+    vreq_free(q);
+  }
 }
 
 static char *form_escape(const char *s)
@@ -147,16 +166,28 @@ static void on_auth(const sw_err *err, const sw_http_response *resp,
 
 static void start_auth(sw_dd_task *t, dd_vreq *after)
 {
-  dd_vreq *q = sw_calloc(1, sizeof(*q));
-  char *u = form_escape(t->cfg.username), *p = form_escape(t->cfg.password);
   static const char *const hdrs[] = {
       "Content-Type: application/x-www-form-urlencoded",
       "Accept: application/json"};
-  char *cid = sw_asprintf("X-VaultAPI-ClientID: %s", t->cfg.client_id);
-  const char *h[3] = {hdrs[0], hdrs[1], cid};
+  dd_vreq *q, **w;
+  char *u, *p, *cid;
+  const char *h[3];
   sw_http_opts o;
   sw_err err = SW_ERR_INIT;
 
+  if (t->auth_q) { /* a login is on its way: wait for it */
+    for (w = &t->auth_q->after; *w; w = &(*w)->next_waiting)
+      ;
+    *w = after;
+    return;
+  }
+  q = sw_calloc(1, sizeof(*q));
+  u = form_escape(t->cfg.username);
+  p = form_escape(t->cfg.password);
+  cid = sw_asprintf("X-VaultAPI-ClientID: %s", t->cfg.client_id);
+  h[0] = hdrs[0];
+  h[1] = hdrs[1];
+  h[2] = cid;
   q->t = t;
   q->is_auth = true;
   q->url = sw_asprintf("%s/api/%s/auth", t->cfg.base_url, t->cfg.version);
@@ -176,16 +207,17 @@ static void start_auth(sw_dd_task *t, dd_vreq *after)
   o.max_body = 1 << 20;
   o.want_headers = want_headers;
   o.n_want_headers = 2;
-  /* the request waiting for the session rides along as `after` */
+  /* the requests waiting for the session ride along as `after` */
   q->cb = NULL;
   q->after = after;
   t->inflight++;
+  t->auth_q = q;
   if (sw_http_request(t->http, &o, on_auth, q, NULL, &err) < 0) {
     t->inflight--;
+    t->auth_q = NULL;
     sw_free(cid);
+    chain_free(q->after);
     vreq_free(q);
-    if (after)
-      vreq_free(after);
     dd_fail(t, E_VAULT, "cannot send the Vault login: %s", err.msg);
     return;
   }
@@ -197,16 +229,16 @@ static void on_auth(const sw_err *err, const sw_http_response *resp,
 {
   dd_vreq *q = payload;
   sw_dd_task *t = q->t;
-  dd_vreq *after = q->after;
+  dd_vreq *after = q->after, *n;
   cJSON *j = NULL;
   const char *type, *msg, *sid;
   const cJSON *vid;
 
   vreq_free(q);
+  t->auth_q = NULL;
   t->inflight--;
   if (t->failing || t->finished) {
-    if (after)
-      vreq_free(after);
+    chain_free(after);
     if (t->failing && t->inflight == 0) {
       t->failing = false;
       t->inflight = 0;
@@ -216,8 +248,7 @@ static void on_auth(const sw_err *err, const sw_http_response *resp,
   }
   j = parse_envelope(resp);
   if (!j) {
-    if (after)
-      vreq_free(after);
+    chain_free(after);
     dd_fail(t, E_TRANSIENT, "Vault login at %s failed: %s; check vault_dns "
             "and the network, then retry", t->cfg.base_url,
             err ? err->msg : "the answer is not a Vault JSON envelope");
@@ -226,8 +257,7 @@ static void on_auth(const sw_err *err, const sw_http_response *resp,
   note_throttle(t, resp);
   type = failure_type(j, &msg);
   if (type) {
-    if (after)
-      vreq_free(after);
+    chain_free(after);
     dd_fail(t, E_AUTH, "Vault login as %s failed: %s %s; check "
             "vault_username and vault_password in section [%s]",
             t->cfg.username, type, msg, t->cfg.section);
@@ -236,15 +266,13 @@ static void on_auth(const sw_err *err, const sw_http_response *resp,
   sid = sw_json_get_str(j, "sessionId");
   vid = sw_json_get(j, "vaultId");
   if (!sid) {
-    if (after)
-      vreq_free(after);
+    chain_free(after);
     dd_fail(t, E_AUTH, "Vault login answered SUCCESS without a sessionId");
     goto done;
   }
   if (t->cfg.vault_id && (!cJSON_IsNumber(vid) ||
                           (long)vid->valuedouble != t->cfg.vault_id)) {
-    if (after)
-      vreq_free(after);
+    chain_free(after);
     dd_fail(t, E_MISMATCH, "Vault login returned a session for Vault %ld, "
             "not %ld: the user cannot reach %s; fix vault_dns or the "
             "user's access", cJSON_IsNumber(vid) ? (long)vid->valuedouble
@@ -256,8 +284,14 @@ static void on_auth(const sw_err *err, const sw_http_response *resp,
   sw_free(t->dd->session_id);
   t->dd->session_key = session_key(t);
   t->dd->session_id = sw_strdup(sid);
-  if (after)
-    send_req(t, after);
+  for (; after; after = n) {
+    n = after->next_waiting;
+    after->next_waiting = NULL;
+    if (t->finished || t->failing)
+      vreq_free(after);
+    else
+      send_req(t, after);
+  }
 done:
   cJSON_Delete(j);
 }
@@ -266,6 +300,24 @@ done:
 
 static void on_resp(const sw_err *err, const sw_http_response *resp,
                     void *payload);
+
+/* src/http's sink for a streamed request: keep the head, pass it on. */
+static int vreq_sink(const char *data, size_t n, void *payload, sw_err *err)
+{
+  dd_vreq *q = payload;
+  size_t k;
+
+  if (q->head_len < DD_HEAD_MAX) {
+    k = n < DD_HEAD_MAX - q->head_len ? n : DD_HEAD_MAX - q->head_len;
+    if (!q->head)
+      q->head = sw_malloc(DD_HEAD_MAX + 1);
+    memcpy(q->head + q->head_len, data, k);
+    q->head_len += k;
+    q->head[q->head_len] = '\0';
+  }
+  q->total += n;
+  return q->sink(q->t, q, data, n, err);
+}
 
 static void ensure_http(sw_dd_task *t)
 {
@@ -288,6 +340,15 @@ static void send_req(sw_dd_task *t, dd_vreq *q)
     start_auth(t, q);
     return;
   }
+  if (q->begin) {
+    q->head_len = 0;
+    q->total = 0;
+    if (q->begin(t, q, &err) < 0) {
+      vreq_free(q);
+      dd_fail(t, E_LOAD, "%s", err.msg);
+      return;
+    }
+  }
   sw_free(q->used_session);
   q->used_session = sw_strdup(sid);
   auth = sw_asprintf("Authorization: %s", sid);
@@ -305,6 +366,10 @@ static void send_req(sw_dd_task *t, dd_vreq *q)
   o.max_body = q->max_body;
   o.want_headers = want_headers;
   o.n_want_headers = 2;
+  if (q->sink) {
+    o.sink = vreq_sink;
+    o.sink_payload = q;
+  }
   t->inflight++;
   if (sw_http_request(t->http, &o, on_resp, q, NULL, &err) < 0) {
     t->inflight--;
@@ -321,6 +386,7 @@ static void on_resp(const sw_err *err, const sw_http_response *resp,
 {
   dd_vreq *q = payload;
   sw_dd_task *t = q->t;
+  sw_http_response view;
   cJSON *j;
   const char *type, *msg;
 
@@ -334,6 +400,13 @@ static void on_resp(const sw_err *err, const sw_http_response *resp,
     return;
   }
   note_throttle(t, resp);
+  if (q->sink && resp->status >= 200 && resp->status < 300) {
+    /* streamed: the body is in the sink; a short one may be an envelope */
+    view = *resp;
+    view.body = q->total <= DD_HEAD_MAX && q->head ? q->head : "";
+    view.body_len = q->total <= DD_HEAD_MAX ? q->head_len : 0;
+    resp = &view;
+  }
   j = resp->status > 0 ? parse_envelope(resp) : NULL;
   if (j && (type = failure_type(j, &msg)) &&
       !strcmp(type, "INVALID_SESSION_ID") && !q->relogged) {
@@ -351,8 +424,9 @@ static void on_resp(const sw_err *err, const sw_http_response *resp,
   if (err && resp->status == 0) {
     sw_log(SW_LOG_INFO, "directdata: %s: %s", q->url, err->msg);
   }
-  q->cb(t, q, err && !(resp->status > 0 && resp->status < 400) ? NULL
-                                                               : resp);
+  /* a 2xx with an error is a transfer that broke off (truncated, a sink
+   * error): no usable answer either */
+  q->cb(t, q, err, err ? NULL : resp);
   vreq_free(q);
 }
 
@@ -372,6 +446,24 @@ void dd_vault_request(sw_dd_task *t, const char *method, const char *url,
   send_req(t, q);
 }
 
+void dd_vault_stream(sw_dd_task *t, const char *url, long timeout_ms,
+                     int idx, dd_vreq_begin_fn begin, dd_vreq_sink_fn sink,
+                     dd_vreq_cb cb)
+{
+  dd_vreq *q = sw_calloc(1, sizeof(*q));
+
+  q->t = t;
+  q->method = sw_strdup("GET");
+  q->url = sw_strdup(url);
+  q->max_body = DD_HEAD_MAX; /* bounds a non-2xx body only */
+  q->timeout_ms = timeout_ms;
+  q->idx = idx;
+  q->cb = cb;
+  q->begin = begin;
+  q->sink = sink;
+  send_req(t, q);
+}
+
 /* ---- list ------------------------------------------------------------ */
 
 static int cmp_stop(const void *a, const void *b)
@@ -385,7 +477,8 @@ static int cmp_stop(const void *a, const void *b)
                         sw_json_get_str(y, "name"));
 }
 
-static void on_list(sw_dd_task *t, dd_vreq *q, const sw_http_response *resp)
+static void on_list(sw_dd_task *t, dd_vreq *q, const sw_err *err,
+                    const sw_http_response *resp)
 {
   cJSON *j = NULL, *files, *e, **arr = NULL, *pending = NULL;
   const char *type, *msg, *want;
@@ -393,8 +486,8 @@ static void on_list(sw_dd_task *t, dd_vreq *q, const sw_http_response *resp)
 
   (void)q;
   if (!resp) {
-    dd_fail(t, E_TRANSIENT, "listing Direct Data files at %s failed (no "
-            "answer); retry later", t->cfg.base_url);
+    dd_fail(t, E_TRANSIENT, "listing Direct Data files at %s failed (%s); "
+            "retry later", t->cfg.base_url, err ? err->msg : "no answer");
     return;
   }
   j = parse_envelope(resp);
@@ -530,84 +623,115 @@ static void retrieve_done(sw_dd_task *t)
   dd_succeed(t, o);
 }
 
-/* The verify job works on one part at a time; parts queue on the task. */
+static void part_close(dd_part *p)
+{
+  if (p->fd >= 0)
+    close(p->fd);
+  p->fd = -1;
+}
 
-static void verify_work(sw_dd_task *t);
-static void verify_after(sw_dd_task *t);
+/* Before each send of a part request: (re)start <part>.tmp and the md5. */
+static int part_begin(sw_dd_task *t, dd_vreq *q, sw_err *err)
+{
+  dd_part *p = &t->parts[q->idx];
+  char *tmp = part_path(t, p, true);
 
-static int next_to_verify(const sw_dd_task *t)
+  part_close(p);
+  p->got = 0;
+  if (!p->md)
+    p->md = EVP_MD_CTX_new();
+  p->fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (p->fd < 0 || !p->md || !EVP_DigestInit_ex(p->md, EVP_md5(), NULL)) {
+    sw_err_set(err, SW_EIO, SW_ORIGIN_OS, errno, "cannot write %s", tmp);
+    sw_free(tmp);
+    return err->code;
+  }
+  sw_free(tmp);
+  return 0;
+}
+
+/* The body as it arrives: into the file and the digest. */
+static int part_sink(sw_dd_task *t, dd_vreq *q, const char *data, size_t n,
+                     sw_err *err)
+{
+  dd_part *p = &t->parts[q->idx];
+  size_t off = 0;
+  ssize_t w;
+
+  /* more than listed (and too long to be an envelope): stop early */
+  if (p->got + n > (unsigned long long)p->size && p->got + n > DD_HEAD_MAX)
+    return sw_err_set(err, SW_ELIMIT, SW_ORIGIN_NONE, 0,
+                      "part %s: more than the %lld bytes the listing says",
+                      p->name, p->size);
+  while (off < n) {
+    w = write(p->fd, data + off, n - off);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0)
+      return sw_err_set(err, SW_EIO, SW_ORIGIN_OS, errno,
+                        "cannot write part %s to %s/parts", p->filename,
+                        t->dir);
+    off += (size_t)w;
+  }
+  EVP_DigestUpdate(p->md, data, n);
+  p->got += n;
+  return 0;
+}
+
+/* The finish job works on one part at a time; parts queue on the task. */
+
+static void finish_work(sw_dd_task *t);
+static void finish_after(sw_dd_task *t);
+
+static int next_to_finish(const sw_dd_task *t)
 {
   size_t i;
 
   for (i = 0; i < t->n_parts; i++)
-    if (t->parts[i].body && t->parts[i].busy)
+    if (t->parts[i].fetched && t->parts[i].busy)
       return (int)i;
   return -1;
 }
 
-static void verify_work(sw_dd_task *t)
+/* Thread pool: make the checked part durable and put it in place. */
+static void finish_work(sw_dd_task *t)
 {
   dd_part *p = &t->parts[t->next_part];
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int mdlen = 0, k;
-  char hex[2 * EVP_MAX_MD_SIZE + 1];
-  char *tmp, *fin;
-  int fd;
-  size_t off = 0;
-  ssize_t w;
+  char *tmp = part_path(t, p, true), *fin = part_path(t, p, false);
+  char *dir = sw_asprintf("%s/parts", t->dir);
+  int fd = p->fd, dfd;
 
-  if ((long long)p->body_len != p->size) {
-    t->fail_name = E_TRANSIENT;
-    sw_err_set(&t->err, SW_EREMOTE, SW_ORIGIN_NONE, 0,
-               "part %s: received %zu bytes, the listing says %lld "
-               "(truncated transfer); retry", p->name, p->body_len, p->size);
-    return;
-  }
-  EVP_Digest(p->body, p->body_len, md, &mdlen, EVP_md5(), NULL);
-  for (k = 0; k < mdlen; k++)
-    snprintf(hex + 2 * k, 3, "%02x", md[k]);
-  hex[2 * mdlen] = '\0';
-  if (p->md5 && strcasecmp(hex, p->md5) != 0) {
-    t->fail_name = E_TRANSIENT;
-    sw_err_set(&t->err, SW_EREMOTE, SW_ORIGIN_NONE, 0,
-               "part %s: md5 %s does not match the listing's %s (corrupt "
-               "download); retry", p->name, hex, p->md5);
-    return;
-  }
-  tmp = part_path(t, p, true);
-  fin = part_path(t, p, false);
-  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0)
+  p->fd = -1;
+  if (fsync(fd) < 0 || close(fd) < 0) {
+    fd = -1;
     goto io;
-  while (off < p->body_len) {
-    w = write(fd, p->body + off, p->body_len - off);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w < 0) {
-      close(fd);
-      goto io;
-    }
-    off += (size_t)w;
   }
-  if (fsync(fd) < 0 || close(fd) < 0 || rename(tmp, fin) < 0)
+  fd = -1;
+  if (rename(tmp, fin) < 0)
     goto io;
-  sw_free(tmp);
-  sw_free(fin);
-  return;
+  dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) { /* the rename itself survives a power cut */
+    (void)fsync(dfd);
+    close(dfd);
+  }
+  goto done;
 io:
   t->fail_name = E_LOAD;
   sw_err_set(&t->err, SW_EIO, SW_ORIGIN_OS, errno, "cannot write %s", tmp);
+  if (fd >= 0)
+    close(fd);
+done:
   sw_free(tmp);
   sw_free(fin);
+  sw_free(dir);
 }
 
-static void verify_after(sw_dd_task *t)
+static void finish_after(sw_dd_task *t)
 {
   dd_part *p = &t->parts[t->next_part];
   int n;
 
-  sw_free(p->body);
-  p->body = NULL;
+  p->fetched = false;
   p->busy = false;
   t->verifying = -1;
   if (t->fail_name) {
@@ -618,29 +742,38 @@ static void verify_after(sw_dd_task *t)
   }
   p->have = true;
   t->downloaded++;
-  n = next_to_verify(t);
+  n = next_to_finish(t);
   if (n >= 0) {
     t->next_part = (size_t)n;
     t->verifying = n;
-    dd_job(t, verify_work, verify_after);
+    dd_job(t, finish_work, finish_after);
     return;
   }
   pump(t);
 }
 
-static void on_part(sw_dd_task *t, dd_vreq *q, const sw_http_response *resp)
+static void on_part(sw_dd_task *t, dd_vreq *q, const sw_err *err,
+                    const sw_http_response *resp)
 {
   dd_part *p = &t->parts[q->idx];
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int mdlen = 0, k;
+  char hex[2 * EVP_MAX_MD_SIZE + 1];
   cJSON *j;
   const char *type = NULL, *msg = "";
 
   if (!resp) {
-    dd_fail(t, E_TRANSIENT, "download of part %s failed (connection "
-            "closed, timed out or truncated); retry", p->name);
+    part_close(p);
+    if (err && err->code == SW_EIO && err->origin == SW_ORIGIN_OS)
+      dd_fail(t, E_LOAD, "download of part %s: %s", p->name, err->msg);
+    else
+      dd_fail(t, E_TRANSIENT, "download of part %s failed (%s); retry",
+              p->name, err ? err->msg : "no answer");
     return;
   }
   j = parse_envelope(resp);
   if (j) {
+    part_close(p);
     type = failure_type(j, &msg);
     dd_fail(t, type && !strcmp(type, "UNEXPECTED_ERROR") ? E_TRANSIENT
                                                          : E_VAULT,
@@ -649,13 +782,27 @@ static void on_part(sw_dd_task *t, dd_vreq *q, const sw_http_response *resp)
     cJSON_Delete(j);
     return;
   }
-  p->body = sw_malloc(resp->body_len + 1);
-  memcpy(p->body, resp->body, resp->body_len);
-  p->body_len = resp->body_len;
-  if (t->verifying < 0 && !t->finished) {
+  if (p->got != (unsigned long long)p->size) {
+    part_close(p);
+    dd_fail(t, E_TRANSIENT, "part %s: received %llu bytes, the listing says "
+            "%lld (truncated transfer); retry", p->name, p->got, p->size);
+    return;
+  }
+  EVP_DigestFinal_ex(p->md, md, &mdlen);
+  for (k = 0; k < mdlen; k++)
+    snprintf(hex + 2 * k, 3, "%02x", md[k]);
+  hex[2 * mdlen] = '\0';
+  if (p->md5 && strcasecmp(hex, p->md5) != 0) {
+    part_close(p);
+    dd_fail(t, E_TRANSIENT, "part %s: md5 %s does not match the listing's "
+            "%s (corrupt download); retry", p->name, hex, p->md5);
+    return;
+  }
+  p->fetched = true;
+  if (t->verifying < 0 && !t->finished && !t->failing) {
     t->next_part = (size_t)q->idx;
     t->verifying = q->idx;
-    dd_job(t, verify_work, verify_after);
+    dd_job(t, finish_work, finish_after);
   }
 }
 
@@ -690,8 +837,8 @@ static void pump(sw_dd_task *t)
     busy++;
     url = sw_asprintf("%s/api/%s/services/directdata/files/%s",
                       t->cfg.base_url, t->cfg.version, p->name);
-    dd_vault_request(t, "GET", url, (size_t)p->size + 65536,
-                     t->cfg.part_timeout_ms, (int)i, on_part);
+    dd_vault_stream(t, url, t->cfg.part_timeout_ms, (int)i, part_begin,
+                    part_sink, on_part);
     sw_free(url);
     if (t->finished)
       return;

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <ini.h>
+#include <openssl/evp.h>
 
 #include "archive/archive.h"
 
@@ -275,7 +276,9 @@ static void task_free(sw_dd_task *t)
     sw_free(t->parts[i].name);
     sw_free(t->parts[i].filename);
     sw_free(t->parts[i].md5);
-    sw_free(t->parts[i].body);
+    if (t->parts[i].fd >= 0)
+      close(t->parts[i].fd);
+    EVP_MD_CTX_free(t->parts[i].md);
   }
   sw_free(t->parts);
   sw_free(t);
@@ -489,6 +492,9 @@ static int read_file_param(sw_dd_task *t)
   ps = sw_json_get(t->file, "parts");
   t->n_parts = (size_t)cJSON_GetArraySize(ps);
   t->parts = sw_calloc(t->n_parts ? t->n_parts : 1, sizeof(dd_part));
+  for (i = 0; i < t->n_parts; i++)
+    t->parts[i].fd = -1;
+  i = 0;
   cJSON_ArrayForEach(p, ps) {
     const char *n = sw_json_get_str(p, "name");
     const char *f = sw_json_get_str(p, "filename");

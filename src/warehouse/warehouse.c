@@ -90,6 +90,11 @@ const char *sw_warehouse_driver(const sw_warehouse *wh)
   return wh->ops->name;
 }
 
+int sw_warehouse_quote_ident(sw_buf *b, const char *name, sw_err *err)
+{
+  return sw__wh_quote_ident(b, name, err);
+}
+
 static bool valid_param_name(const char *s)
 {
   if (!s || !*s)

@@ -157,4 +157,11 @@ int sw_warehouse_bulk_load(sw_warehouse *wh, const sw_wh_bulk_load *req,
 /** The driver's name: "sqlite", "postgres", ... (static). */
 const char *sw_warehouse_driver(const sw_warehouse *wh);
 
+/** Append `name` to b as a double-quoted SQL identifier ("" doubles a
+ * quote; every driver's dialect reads it: PostgreSQL, SQLite, Redshift),
+ * for modules that build SQL for the service. It is the warehouse's one
+ * audited identifier quoting function (DESIGN.md §2).
+ * @return 0; SW_EINVAL for an empty or NULL name; SW_ELIMIT past b->max. */
+int sw_warehouse_quote_ident(sw_buf *b, const char *name, sw_err *err);
+
 #endif

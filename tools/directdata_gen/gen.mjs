@@ -5,7 +5,7 @@
 //
 //   node tools/directdata_gen/gen.mjs --out DIR [--vault 999999]
 //        [--rows N] [--part-size BYTES] [--text-bytes N] [--level 0-9]
-//        [--only-full]
+//        [--only-full] [--no-model]
 //
 // Writes into DIR:
 //   files/<name>.tar.gz.NNN   the parts (raw byte slices of one tar.gz)
@@ -14,9 +14,14 @@
 //   expected/<name>.json      the model: every table's columns, types, key
 //                             and rows after that file is applied
 //   expected/final.json       the state after the whole sequence
+//                             (--no-model: no expected/ files, for
+//                             benchmarks with millions of rows)
 // The sequence: a Full file, three Incrementals (updates + deletes, a new
-// column, a dropped column + picklist/document deletes), one Incremental
-// with record_count 0, and a Log file. Same arguments, same bytes.
+// column and a widened one, a dropped column + picklist/document deletes),
+// one Incremental with record_count 0, and a Log file. The `metadata` table
+// (all text, key extract + column_name) mirrors Metadata/metadata.csv and
+// is patched by each Incremental's metadata updates and deletes. Same
+// arguments, same bytes.
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
@@ -101,7 +106,8 @@ const logSchema = [['id', 'String', 40], ['timestamp', 'DateTime'], ['user_name'
   ['action', 'String', 255], ['record_id', 'String', 40]];
 const label = (e) => e.split('.')[1];
 const tableOf = (e) => e.split('.')[1].toLowerCase();
-const keyOf = (e) => (e === 'Picklist.picklist__sys' ? ['object', 'object_field', 'picklist_value_name'] : ['id']);
+const keyOf = (e) => (e === 'Picklist.picklist__sys' ? ['object', 'object_field', 'picklist_value_name']
+  : e === 'Metadata.metadata' ? ['extract', 'column_name'] : ['id']);
 const mdRow = (e, c, mod) => ({ modified_date: mod || null, extract: e, extract_label: label(e), column_name: c[0],
   column_label: c[0], type: c[1], length: c[2] ?? null, related_extract: c[3] ?? null });
 
@@ -166,7 +172,7 @@ function publish(name, type, start, stop, members, recordCount) {
   }
   listing.push({ name, filename: `${name}.tar.gz`, extract_type: type, start_time: start, stop_time: stop,
     record_count: recordCount, size: gz.length, fileparts: n, filepart_details: parts });
-  writeFileSync(`${OUT}/expected/${name}.json`, JSON.stringify(model, null, 1));
+  if (!args['no-model']) writeFileSync(`${OUT}/expected/${name}.json`, JSON.stringify(model, null, 1));
 }
 const MAN = ['extract', 'extract_label', 'type', 'records', 'file'];
 const man = (e, type, rows, file) => ({ extract: e, extract_label: label(e), type, records: rows, file: rows ? file : null });
@@ -177,6 +183,8 @@ const studies = Array.from({ length: ROWS }, (_, i) => study(i + 1, 0));
 const products = Array.from({ length: Math.ceil(ROWS / 2) }, (_, i) => product(i + 1, 0));
 const docs = Array.from({ length: 5 }, (_, i) => doc(i + 101));
 for (const [e, cols] of Object.entries(schema)) ensureTable(e, cols);
+ensureTable('Metadata.metadata', MD.map((c) => [c, 'String']));
+fullMd().forEach((r) => upsert('Metadata.metadata', r));
 studies.forEach((r) => upsert('Object.study__v', r));
 products.forEach((r) => upsert('Object.product__v', r));
 picklist.forEach((r) => upsert('Picklist.picklist__sys', r));
@@ -218,26 +226,33 @@ if (!args['only-full']) {
       ['Object/product__v.csv', csv(cols('Object.product__v'), pu)],
     ], upd.length + del.length + pu.length);
   }
-  // 3. Incremental: a new column phase__c on study__v
+  // 3. Incremental: a new column phase__c on study__v; name__v widened
+  //    from 128 to 1500 characters (and a name that needs it)
   {
     const col = ['phase__c', 'Picklist', null, 'Picklist.picklist__sys'];
     schema['Object.study__v'].push(col);
     ensureTable('Object.study__v', [col]);
+    const wide = schema['Object.study__v'].find((c) => c[0] === 'name__v');
+    wide[2] = 1500;
     for (const r of Object.values(model.study__v.rows)) if (!('phase__c' in r)) r.phase__c = null;
-    const upd = [{ ...study(4, 30), phase__c: 'phase_2__c' }, { ...study(ROWS + 2, 30), phase__c: 'phase_1__c' }];
+    const upd = [{ ...study(4, 30), phase__c: 'phase_2__c' },
+      { ...study(ROWS + 2, 30), phase__c: 'phase_1__c', name__v: 'Long name, "widened" ' + 'é'.repeat(600) }];
     upd.forEach((r) => upsert('Object.study__v', r));
+    const md = [mdRow('Object.study__v', col, ts(1, 0, 20, 0)), mdRow('Object.study__v', wide, ts(1, 0, 21, 0))];
+    md.forEach((r) => upsert('Metadata.metadata', r));
     publish(`${VAULT}-20250101-0030-N`, 'incremental_directdata', '2025-01-01T00:15Z', '2025-01-01T00:30Z', [
-      ['manifest.csv', csv(MAN, [man('Metadata.metadata', 'updates', 1, 'Metadata/metadata.csv'),
+      ['manifest.csv', csv(MAN, [man('Metadata.metadata', 'updates', md.length, 'Metadata/metadata.csv'),
         man('Object.study__v', 'updates', upd.length, 'Object/study__v.csv')])],
       ['metadata_full.csv', csv(MD, fullMd())],
-      ['Metadata/metadata.csv', csv(MD, [mdRow('Object.study__v', col, ts(1, 0, 20, 0))])],
+      ['Metadata/metadata.csv', csv(MD, md)],
       ['Object/study__v.csv', csv(cols('Object.study__v'), upd)],
-    ], 1 + upd.length);
+    ], md.length + upd.length);
   }
   // 4. Incremental: drop enrollment__c; picklist and document deletes
   {
     const gone = schema['Object.study__v'].find((c) => c[0] === 'enrollment__c');
     schema['Object.study__v'] = schema['Object.study__v'].filter((c) => c !== gone);
+    delete model.metadata.rows[['Object.study__v', 'enrollment__c'].join('\u001f')];
     model.study__v.columns = model.study__v.columns.filter((c) => c[0] !== 'enrollment__c');
     for (const r of Object.values(model.study__v.rows)) delete r.enrollment__c;
     const pdel = [{ object: 'study__v', object_field: 'phase__c', picklist_value_name: 'phase_1__c', deleted_date: ts(1, 0, 40, 0) }];
@@ -279,7 +294,7 @@ if (!args['only-full']) {
     ], rows.length);
   }
 }
-writeFileSync(`${OUT}/expected/final.json`, JSON.stringify(model, null, 1));
+if (!args['no-model']) writeFileSync(`${OUT}/expected/final.json`, JSON.stringify(model, null, 1));
 writeFileSync(`${OUT}/listing.json`, JSON.stringify(listing, null, 1));
 console.log(JSON.stringify({ out: OUT, files: listing.length,
   bytes: listing.reduce((a, f) => a + f.size, 0), parts: listing.reduce((a, f) => a + f.fileparts, 0) }));

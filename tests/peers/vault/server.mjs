@@ -17,6 +17,9 @@
 // Faults (peer only), POST /__peer/fault with JSON
 //   {"kind": "expire"}              the current session becomes invalid
 //                                   (next call: INVALID_SESSION_ID)
+//   {"kind": "expire_after", "requests": N}  the sessions live N more
+//                                   authenticated requests, then expire
+//                                   (a re-login mid-run); once
 //   {"kind": "burst", "count": N, "delay_ms": D}   N responses delayed D ms
 //                                   with X-VaultAPI-ResponseDelay and
 //                                   BurstLimitRemaining 0
@@ -24,7 +27,7 @@
 //   {"kind": "md5", "part": NAME, "count": N}      part body corrupted
 //   {"kind": "truncate", "part": NAME, "count": N} part body cut in half
 //   {"kind": "slow", "part": NAME, "delay_ms": D, "count": N}
-// GET /__peer/stats -> {auth: n, list: n, downloads: {part: n}}
+// GET /__peer/stats -> {auth: n, list: n, downloads: {part: n}, expired: n}
 // POST /__peer/reset clears faults and counters.
 import fs from 'node:fs';
 import http from 'node:http';
@@ -68,6 +71,15 @@ const tmin = (s) => (s ? new Date(s.replace(/Z$/, s.length <= 17 ? ':00Z' : 'Z')
 function authed(req, res) {
   const s = req.headers.authorization?.replace(/^Bearer /, '');
   if (!s || !sessions.has(s)) { failure(res, 'INVALID_SESSION_ID', 'Invalid or expired session ID.'); return false; }
+  const ex = faults.find((x) => x.kind === 'expire_after');
+  if (ex && (ex.requests ?? 0) <= 0) {
+    faults = faults.filter((x) => x !== ex);
+    sessions = new Set();
+    stats.expired = (stats.expired || 0) + 1;
+    failure(res, 'INVALID_SESSION_ID', 'Invalid or expired session ID.');
+    return false;
+  }
+  if (ex) ex.requests--;
   if (takeFault('failure')) { failure(res, 'UNEXPECTED_ERROR', 'Injected failure: try again later.'); return false; }
   return true;
 }
