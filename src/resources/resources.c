@@ -12,6 +12,7 @@
  * through a no-op thread-pool job, so `done` never runs inside invoke. */
 #include "resources/resources.h"
 
+#include "controlshift/controlshift.h"
 #include "directdata/directdata.h"
 
 #include <stdio.h>
@@ -34,6 +35,7 @@ struct sw_resources {
   char *sql_dir;        /* owned */
   unsigned live;        /* tasks neither done nor cancelled */
   sw_directdata *dd;    /* stepwise.directdata.* activities; owned */
+  sw_controlshift *cs;  /* stepwise.controlshift.* activities; owned */
 };
 
 typedef enum rkind {
@@ -43,7 +45,8 @@ typedef enum rkind {
   R_RESULT,
   R_CANCEL,
   R_SCRIPT,
-  R_DIRECTDATA          /* stepwise.directdata.*: src/directdata */
+  R_DIRECTDATA,         /* stepwise.directdata.*: src/directdata */
+  R_CONTROLSHIFT        /* stepwise.controlshift.*: src/controlshift */
 } rkind;
 
 /* ---- Parameters specs (service-2.json members, PascalCase) ------------ */
@@ -124,6 +127,11 @@ static bool resolve(const char *arn, rkind *kind, const member **members)
     return false;
   if (sw_directdata_handles(p + 10)) {
     *kind = R_DIRECTDATA;
+    *members = NULL; /* the module checks its own parameters */
+    return true;
+  }
+  if (sw_controlshift_handles(p + 10)) {
+    *kind = R_CONTROLSHIFT;
     *members = NULL; /* the module checks its own parameters */
     return true;
   }
@@ -389,6 +397,7 @@ int sw_resources_new(sw_resources **out, uv_loop_t *loop, sw_warehouse *wh,
   r->wh = wh;
   r->sql_dir = sw_strdup(sql_dir ? sql_dir : "sql");
   sw_directdata_new(&r->dd, loop, wh);
+  sw_controlshift_new(&r->cs, loop, wh);
   n = strlen(r->sql_dir);
   while (n > 1 && r->sql_dir[n - 1] == '/')
     r->sql_dir[--n] = '\0';
@@ -403,6 +412,7 @@ void sw_resources_free(sw_resources *r)
   if (r->live)
     sw_log(SW_LOG_ERROR, "resources freed with %u live task(s)", r->live);
   sw_directdata_free(r->dd);
+  sw_controlshift_free(r->cs);
   sw_free(r->sql_dir);
   sw_free(r);
 }
@@ -421,7 +431,8 @@ int sw_resources_preflight(const sw_resources *r, const char *resource,
                       "unknown Task resource \"%s\" (expected "
                       ARN_SDK "ACTION or arn:aws:states:::activity:"
                       SCRIPT_ACTIVITY ")", resource ? resource : "");
-  if (!parameters || kind == R_DIRECTDATA) /* unknowable / checked later */
+  if (!parameters || kind == R_DIRECTDATA || kind == R_CONTROLSHIFT)
+    /* unknowable / checked later */
     return 0;
   rc = check_members(kind, ms, parameters, true, err);
   if (rc == 0)
@@ -463,6 +474,7 @@ struct sw_task {
   char *variant_path2;     /* a second dialect to try, or NULL; owned */
   char *script_text;       /* read by the worker; owned */
   sw_dd_task *dd_task;     /* directdata activity; ends through finish */
+  sw_cs_task *cs_task;     /* controlshift activity; ends through finish */
   int read_rc;
 };
 
@@ -703,6 +715,13 @@ static void on_directdata(cJSON *output, const char *error,
   finish((sw_task *)payload, output, error, cause);
 }
 
+/* A stepwise.controlshift.* activity ended. */
+static void on_controlshift(cJSON *output, const char *error,
+                            const char *cause, void *payload)
+{
+  finish((sw_task *)payload, output, error, cause);
+}
+
 int sw_resources_invoke(sw_task **out, sw_resources *r,
                         const sw_task_call *call, sw_task_done_cb done,
                         void *payload, sw_err *err)
@@ -733,6 +752,11 @@ int sw_resources_invoke(sw_task **out, sw_resources *r,
                                 strstr(call->resource, ":activity:") + 10,
                                 t->params, call->token, on_directdata, t,
                                 err);
+  if (kind == R_CONTROLSHIFT) /* never fails for a name resolve() took */
+    return sw_controlshift_invoke(&t->cs_task, r->cs,
+                                  strstr(call->resource, ":activity:") + 10,
+                                  t->params, call->token, on_controlshift, t,
+                                  err);
 
   rc = check_members(kind, ms, t->params, false, &t->err);
   if (rc == 0)
@@ -784,6 +808,7 @@ int sw_resources_invoke(sw_task **out, sw_resources *r,
     }
     goto defer; /* read_script_work reads it off the loop thread */
   case R_DIRECTDATA: /* returned above */
+  case R_CONTROLSHIFT:
     break;
   }
   if (rc == 0)
