@@ -493,17 +493,8 @@ void cs_sql_poll(sw_cs_task *t, bool want_rows, void (*next)(sw_cs_task *t))
 const char *cs_field(const cJSON *row, int i)
 {
   const cJSON *f = cJSON_GetArrayItem(row, i);
-  const cJSON *v = sw_json_get(f, "stringValue");
-  static _Thread_local char num[32];
 
-  if (cJSON_IsString(v))
-    return v->valuestring;
-  v = sw_json_get(f, "longValue");
-  if (cJSON_IsNumber(v)) {
-    snprintf(num, sizeof(num), "%.0f", v->valuedouble);
-    return num;
-  }
-  return NULL;
+  return sw_json_get_str(f, "stringValue");
 }
 
 /* ---- history ----------------------------------------------------------- */

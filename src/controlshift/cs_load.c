@@ -320,12 +320,29 @@ static void load_abort(sw_cs_task *t, const char *name, const char *fmt, ...)
 
 /* ---- output ------------------------------------------------------------ */
 
+/* Field i of a Records row as a number (longValue or numeric text). */
+static bool field_num(const cJSON *row, int i, double *out)
+{
+  const cJSON *f = cJSON_GetArrayItem(row, i);
+  const cJSON *v = sw_json_get(f, "longValue");
+
+  if (cJSON_IsNumber(v)) {
+    *out = v->valuedouble;
+    return true;
+  }
+  v = sw_json_get(f, "stringValue");
+  if (cJSON_IsString(v)) {
+    *out = strtod(v->valuestring, NULL);
+    return true;
+  }
+  return false;
+}
+
 static void report(sw_cs_task *t, bool loaded, const char *reason)
 {
   const cJSON *row = cJSON_GetArrayItem(t->rows, 0);
-  const char *rows = row ? cs_field(row, 0) : NULL;
-  const char *frows = row ? cs_field(row, 1) : NULL;
   cJSON *o = cJSON_CreateObject();
+  double v;
 
   cJSON_AddStringToObject(o, "table", t->target);
   cJSON_AddStringToObject(o, "kind", kind(t));
@@ -333,10 +350,10 @@ static void report(sw_cs_task *t, bool loaded, const char *reason)
   cJSON_AddBoolToObject(o, "loaded", loaded);
   if (reason)
     cJSON_AddStringToObject(o, "reason", reason);
-  if (rows)
-    cJSON_AddNumberToObject(o, "rows", strtod(rows, NULL));
-  if (frows)
-    cJSON_AddNumberToObject(o, "file_rows", strtod(frows, NULL));
+  if (row && field_num(row, 0, &v))
+    cJSON_AddNumberToObject(o, "rows", v);
+  if (row && field_num(row, 1, &v))
+    cJSON_AddNumberToObject(o, "file_rows", v);
   cs_succeed(t, o);
 }
 
