@@ -431,7 +431,15 @@ static char *new_rows_sql(sw_cs_task *t)
   char *cols = col_list(l, ""), *scols = col_list(l, "s."), *sql;
   const char *order = cs_is_sqlite(t) ? "rowid" : "ctid";
 
-  if (header_has(l, "id"))
+  /* sqlite plans NOT EXISTS as a scan per row but IN (subquery) with a
+   * temporary index; PostgreSQL plans NOT EXISTS as a hash anti-join. */
+  if (header_has(l, "id") && cs_is_sqlite(t))
+    sql = sw_asprintf("SELECT %s FROM (SELECT %s, row_number() OVER "
+                      "(PARTITION BY \"id\" ORDER BY %s) AS _cs_rn FROM %s) "
+                      "s WHERE s._cs_rn = 1 AND s.\"id\" NOT IN (SELECT "
+                      "\"id\" FROM %s WHERE \"id\" IS NOT NULL)",
+                      scols, cols, order, l->q_stage, t->q_target);
+  else if (header_has(l, "id"))
     sql = sw_asprintf("SELECT %s FROM (SELECT %s, row_number() OVER "
                       "(PARTITION BY \"id\" ORDER BY %s) AS _cs_rn FROM %s) "
                       "s WHERE s._cs_rn = 1 AND NOT EXISTS (SELECT 1 FROM "
