@@ -38,8 +38,9 @@ static bool starts(const char *s, const char *p)
   return !strncmp(s, p, strlen(p));
 }
 
-/* "(p,s)" or "(p)" right at s, digits only; copied into out. */
-static bool precision(const char *s, char *out, size_t cap)
+/* "(p,s)" or "(p)" right at s, digits only; copied into out. With
+ * `whole`, nothing may follow the ')'. */
+static bool precision(const char *s, bool whole, char *out, size_t cap)
 {
   size_t n = 0;
 
@@ -48,7 +49,7 @@ static bool precision(const char *s, char *out, size_t cap)
   for (n = 1; s[n] && s[n] != ')'; n++)
     if (!isdigit((unsigned char)s[n]) && s[n] != ',' && s[n] != ' ')
       return false;
-  if (s[n] != ')' || n == 1 || n + 2 > cap)
+  if (s[n] != ')' || n == 1 || n + 2 > cap || (whole && s[n + 1]))
     return false;
   memcpy(out, s, n + 1);
   out[n + 1] = '\0';
@@ -82,7 +83,7 @@ void sw_controlshift_column_type(char *out, size_t cap, const char *driver,
     const char *p = s + 7; /* after "numeric" or "decimal" */
     if (sqlite)
       r = "NUMERIC";
-    else if (precision(p, prec, sizeof(prec))) {
+    else if (precision(p, true, prec, sizeof(prec))) {
       snprintf(out, cap, "NUMERIC%s", prec);
       return;
     } else
@@ -96,7 +97,7 @@ void sw_controlshift_column_type(char *out, size_t cap, const char *driver,
     if (sqlite)
       r = "TEXT";
     else if (!rs && starts(s, "timestamp") &&
-             precision(s + 9, prec, sizeof(prec))) {
+             precision(s + 9, false, prec, sizeof(prec))) {
       snprintf(out, cap, "TIMESTAMP%s %s TIME ZONE", prec,
                tz ? "WITH" : "WITHOUT");
       return;
