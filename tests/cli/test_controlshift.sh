@@ -187,6 +187,17 @@ crash() {
   else bad "$drv: apply-batch crash: status $st, history rows $n, $(head -2 cmp.out)"; fi
 }
 
+# table_prefix and (postgres) schema from the config
+prefixed() { # prefixed DRIVER WAREHOUSE DB
+  local drv=$1 wh=$2 db=$3 H=$T/h-prefix-$1 target=cs_users
+  printf '[controlshift]\ninstance_url = %s\nwork_dir = %s/work\ntable_prefix = cs_\nschema = cs\n' "$P" "$T" >"$T/prefix.ini"
+  if [ "$drv" = postgres ]; then hist "$drv" "$db" "CREATE SCHEMA IF NOT EXISTS cs" >/dev/null; target=cs.cs_users; fi
+  STEPWISE_CONFIG=$T/prefix.ini expect_exit 0 "$drv: full users with table_prefix (and schema) SUCCEEDED" -- run "$H" "$wh" "$(payload --type full --table users --jid PF$drv)"
+  STEPWISE_CONFIG=$T/prefix.ini expect_exit 0 "$drv: incremental users with table_prefix SUCCEEDED" -- run "$H" "$wh" "$(payload --type incremental --table users --jid PI$drv)"
+  if node "$PEERDIR/compare.mjs" --driver "$drv" --db "$db" --table users --target $target --steps full:1,incremental:1 >cmp.out 2>&1; then
+    ok "$drv: $target holds the exports ($(cat cmp.out))"; else bad "$drv: $target"; sed 's/^/    | /' cmp.out | head -5; fi
+}
+
 # build the big exports once, outside the timed kills
 url_of() { node -pe 'JSON.parse(require("fs").readFileSync(0)).data.url'; }
 curl -s -o /dev/null "$(payload --type full --seq 7 --rows 80000 --table members --jid warm | url_of)" &
@@ -196,6 +207,7 @@ wait $w1 $!
 
 sequence sqlite "sqlite:$T/wh.db" "$T/wh.db"
 checks sqlite "sqlite:$T/wh.db" "$T/wh.db"
+prefixed sqlite "sqlite:$T/wh.db" "$T/wh.db"
 crash sqlite "sqlite:$T/wh.db" "$T/wh.db"
 
 if [ -n "${SW_TEST_PG_DSN:-}" ] && command -v psql >/dev/null; then
@@ -204,6 +216,7 @@ if [ -n "${SW_TEST_PG_DSN:-}" ] && command -v psql >/dev/null; then
   DB=${SW_TEST_PG_DSN%/*}/$PGDB
   sequence postgres "$DB" "$DB"
   checks postgres "$DB" "$DB"
+  prefixed postgres "$DB" "$DB"
   crash postgres "$DB" "$DB"
 else
   echo "skip: postgres part (SW_TEST_PG_DSN is not set)"

@@ -12,7 +12,7 @@ import { TABLES, model } from './gen.mjs';
 const a = process.argv.slice(2);
 const arg = (k, d) => { const i = a.indexOf(k); return i >= 0 ? a[i + 1] : d; };
 const driver = arg('--driver', 'sqlite'), db = arg('--db'), table = arg('--table');
-const target = arg('--target', table);
+const target = arg('--target', table).split('.').map((x) => `"${x}"`).join('.'); // [schema.]table
 const steps = arg('--steps', '').split(',').filter(Boolean).map((s) => {
   const [kind, seq, rows] = s.split(':');
   return { kind, seq: Number(seq), rows: rows ? Number(rows) : undefined };
@@ -20,10 +20,10 @@ const steps = arg('--steps', '').split(',').filter(Boolean).map((s) => {
 
 let got;
 if (driver === 'sqlite') {
-  const out = execFileSync('sqlite3', ['-json', db, `SELECT * FROM "${target}" ORDER BY id`], { maxBuffer: 1 << 30 }).toString();
+  const out = execFileSync('sqlite3', ['-json', db, `SELECT * FROM ${target} ORDER BY id`], { maxBuffer: 1 << 30 }).toString();
   got = out.trim() ? JSON.parse(out) : [];
 } else {
-  const out = execFileSync('psql', [db, '-XAtq', '-c', `SELECT coalesce(json_agg(x ORDER BY id), '[]'::json) FROM "${target}" x`], { maxBuffer: 1 << 30 }).toString();
+  const out = execFileSync('psql', [db, '-XAtq', '-c', `SELECT coalesce(json_agg(x ORDER BY id), '[]'::json) FROM ${target} x`], { maxBuffer: 1 << 30 }).toString();
   got = JSON.parse(out);
 }
 const want = model(table, steps);

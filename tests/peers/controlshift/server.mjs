@@ -13,7 +13,7 @@
 //   POST /__peer/fault {"kind": "5xx"|"reset", "count": N}  the next N
 //        downloads answer 503 / drop the connection
 //   POST /__peer/add_column {"table", "column", "sql_type"}  the schema and
-//        every later export carry the new column (values "x<id>")
+//        every later export carry the new column (text values)
 //   GET  /__peer/stats -> {"downloads": {path: n}, "schema": n}
 // Usage: node server.mjs --dir DIR [--port-file FILE] [--port N]
 import http from 'node:http';
