@@ -564,7 +564,8 @@ char *cs_columns_sql(const sw_cs_task *t)
     return sql;
   }
   lit = cs_literal(t->target);
-  q = t->cfg.schema ? cs_literal(t->cfg.schema) : sw_strdup("current_schema()");
+  q = t->cfg.schema ? cs_literal(t->cfg.schema)
+                    : sw_strdup("current_schema()");
   sql = sw_asprintf("SELECT column_name, data_type FROM "
                     "information_schema.columns WHERE table_schema = %s AND "
                     "table_name = %s ORDER BY ordinal_position", q, lit);
@@ -669,6 +670,27 @@ static int on_body(const char *data, size_t n, void *payload, sw_err *err)
   return 0;
 }
 
+/* The text of the first <tag>...</tag> of an S3 error document, with
+ * anything but printable ASCII dropped; "" when absent. */
+static void xml_text(const char *xml, const char *tag, char *out, size_t cap)
+{
+  char open[32], close[32];
+  const char *a, *b;
+  size_t n = 0;
+
+  out[0] = '\0';
+  snprintf(open, sizeof(open), "<%s>", tag);
+  snprintf(close, sizeof(close), "</%s>", tag);
+  a = xml ? strstr(xml, open) : NULL;
+  b = a ? strstr(a, close) : NULL;
+  if (!a || !b)
+    return;
+  for (a += strlen(open); a < b && n + 1 < cap; a++)
+    if (*a >= ' ' && *a <= '~')
+      out[n++] = *a;
+  out[n] = '\0';
+}
+
 static void on_downloaded(const sw_err *err, const sw_http_response *resp,
                           void *payload)
 {
@@ -696,17 +718,24 @@ static void on_downloaded(const sw_err *err, const sw_http_response *resp,
     goto out;
   }
   if (resp->status == 403) {
+    char s3[200] = "";
+    xml_text(resp->body, "Code", s3, sizeof(s3));
+    if (s3[0]) {
+      size_t n = strlen(s3);
+      snprintf(s3 + n, sizeof(s3) - n, ": ");
+      xml_text(resp->body, "Message", s3 + n + 2, sizeof(s3) - n - 2);
+    }
     if (exp > 0) {
       char iso[40];
       sw_time_format_iso(iso, sizeof(iso), exp * 1000);
       snprintf(when, sizeof(when), " (it expired at %s)", iso);
     }
-    cs_fail(t, E_EXPIRED, "HTTP 403 downloading %s: the presigned URL has "
-            "expired%s. ControlShift's export links are valid for 6 hours; "
-            "get a fresh one by re-sending the export webhook, or in the "
-            "ControlShift admin run \"Test Nightly Bulk Data Export "
+    cs_fail(t, E_EXPIRED, "HTTP 403%s%s%s downloading %s: the presigned URL "
+            "has expired%s. ControlShift's export links are valid for 6 "
+            "hours; get a fresh one by re-sending the export webhook, or "
+            "in the ControlShift admin run \"Test Nightly Bulk Data Export "
             "Webhook\", then start the pipeline with the new payload",
-            file, when);
+            s3[0] ? " (" : "", s3, s3[0] ? ")" : "", file, when);
   } else if (err->code == SW_EAGAIN || err->code == SW_ETIMEDOUT) {
     cs_fail(t, E_TRANSIENT, "downloading %s: %s", file, err->msg);
   } else {
