@@ -10,7 +10,8 @@
  * Download: <work_dir>/<jid>/<table>.<kind>.<basename of the URL path>,
  * written as "<that>.part", fsync'ed and renamed into place; a file
  * already in place is used again (a resumed execution does not need the
- * URL, which may have expired by then). */
+ * URL, which may have expired by then). The load removes it once the
+ * delivery is in the warehouse (unless keep_files). */
 #include "controlshift/cs_int.h"
 
 #include <errno.h>
@@ -171,6 +172,9 @@ static int on_ini(void *user, const char *section, const char *key,
     set_str(&c->schema, value);
   else if (!strcmp(key, "download_timeout_s"))
     c->download_timeout_s = strtol(value, NULL, 10);
+  else if (!strcmp(key, "keep_files"))
+    c->keep_files = !strcmp(value, "true") || !strcmp(value, "1") ||
+                    !strcmp(value, "yes");
   /* webhook_secret and other keys: read by others (stepwise serve). */
   return 1;
 }

@@ -22,7 +22,9 @@
  * schema API, required by the schema step), work_dir (downloads, default
  * .stepwise/controlshift), table_prefix (prepended to every table name),
  * schema (PostgreSQL/Redshift schema of the tables; ignored by sqlite),
- * download_timeout_s (whole transfer, default 3600). webhook_secret is
+ * download_timeout_s (whole transfer, default 3600), keep_files (true:
+ * keep a download after its load SUCCEEDED; default false: the load
+ * removes it, a failed load keeps it for a resume). webhook_secret is
  * read by `stepwise serve`, never here. Read with libinih on the thread
  * pool for each task.
  *

@@ -27,6 +27,7 @@ typedef struct cs_config {
   char *table_prefix;  /* "" when unset */
   char *schema;        /* NULL when unset (or on sqlite) */
   long download_timeout_s;
+  bool keep_files;     /* keep downloads after a successful load */
 } cs_config;
 
 struct sw_controlshift {

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -338,6 +339,24 @@ static bool field_num(const cJSON *row, int i, double *out)
   return false;
 }
 
+/* Thread pool: the delivery is in the warehouse; its download goes. */
+static void remove_work(sw_cs_task *t)
+{
+  cs_load *l = t->state;
+  char *dir = sw_strdup(l->path), *slash = strrchr(dir, '/');
+
+  if (unlink(l->path) == 0 && slash) {
+    *slash = '\0';
+    rmdir(dir); /* the jid's directory, once empty */
+  }
+  sw_free(dir);
+}
+
+static void removed(sw_cs_task *t)
+{
+  cs_succeed(t, t->out);
+}
+
 static void report(sw_cs_task *t, bool loaded, const char *reason)
 {
   const cJSON *row = cJSON_GetArrayItem(t->rows, 0);
@@ -354,7 +373,12 @@ static void report(sw_cs_task *t, bool loaded, const char *reason)
     cJSON_AddNumberToObject(o, "rows", v);
   if (row && field_num(row, 1, &v))
     cJSON_AddNumberToObject(o, "file_rows", v);
-  cs_succeed(t, o);
+  if (t->cfg.keep_files) {
+    cs_succeed(t, o);
+    return;
+  }
+  t->out = o;
+  cs_job(t, remove_work, removed);
 }
 
 static void applied_reported(sw_cs_task *t)

@@ -79,6 +79,8 @@ checks() { # checks DRIVER WAREHOUSE DB
   [ "$n" = 18 ] && ok "$drv: 18 deliveries in controlshift_loads, each once" || bad "$drv: $n SUCCEEDED history rows, expected 18"
   n=$(hist "$drv" "$db" "SELECT count(*) FROM controlshift_loads WHERE file LIKE '%Signature%' OR file LIKE '%?%'")
   [ "$n" = 0 ] && ok "$drv: no URL signature in the load history" || bad "$drv: $n history rows hold a query string"
+  n=$(find "$T/work" -name '*.csv*' -path '*/F1members/*' | wc -l)
+  [ "$n" = 0 ] && ok "$drv: a loaded download is removed from work_dir" || bad "$drv: $n loaded downloads left in work_dir"
   n=$(hist "$drv" "$db" "SELECT rows FROM controlshift_loads WHERE jid = 'I1bmembers'")
   [ "$n" = 0 ] && ok "$drv: the history records 0 rows added by the duplicate file" || bad "$drv: duplicate file added $n rows"
 
@@ -120,6 +122,7 @@ checks() { # checks DRIVER WAREHOUSE DB
   [ "$before" = "$after" ] && ok "$drv: the bad file changed nothing" || bad "$drv: events went from $before to $after rows"
   n=$(hist "$drv" "$db" "SELECT count(*) FROM controlshift_loads WHERE jid = 'B1$drv' AND status = 'FAILED'")
   [ "$n" = 1 ] && ok "$drv: the failed load is in the history as FAILED" || bad "$drv: FAILED history rows for B1: $n"
+  [ -n "$(ls "$T/work/B1$drv" 2>/dev/null)" ] && ok "$drv: the failed load's download is kept for a resume" || bad "$drv: the failed load's download is gone"
 }
 
 # crash DRIVER WAREHOUSE DB: SIGKILL while the load runs, then resume.
