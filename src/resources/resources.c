@@ -12,6 +12,7 @@
  * through a no-op thread-pool job, so `done` never runs inside invoke. */
 #include "resources/resources.h"
 
+#include "controlshift/controlshift.h"
 #include "directdata/directdata.h"
 #include "objects/objects.h"
 
@@ -36,6 +37,7 @@ struct sw_resources {
   char *sql_dir;        /* owned */
   unsigned live;        /* tasks neither done nor cancelled */
   sw_directdata *dd;    /* stepwise.directdata.* activities; owned */
+  sw_controlshift *cs;  /* stepwise.controlshift.* activities; owned */
 };
 
 typedef enum rkind {
@@ -46,7 +48,8 @@ typedef enum rkind {
   R_CANCEL,
   R_SCRIPT,
   R_DIRECTDATA,         /* stepwise.directdata.*: src/directdata */
-  R_OBJECT_GET          /* stepwise.objects.get: src/objects */
+  R_OBJECT_GET,         /* stepwise.objects.get: src/objects */
+  R_CONTROLSHIFT        /* stepwise.controlshift.*: src/controlshift */
 } rkind;
 
 /* ---- Parameters specs (service-2.json members, PascalCase) ------------ */
@@ -139,6 +142,11 @@ static bool resolve(const char *arn, rkind *kind, const member **members)
   if (!strcmp(p + 10, OBJECT_GET_ACTIVITY)) {
     *kind = R_OBJECT_GET;
     *members = object_get_members;
+    return true;
+  }
+  if (sw_controlshift_handles(p + 10)) {
+    *kind = R_CONTROLSHIFT;
+    *members = NULL; /* the module checks its own parameters */
     return true;
   }
   if (strcmp(p + 10, SCRIPT_ACTIVITY) != 0)
@@ -404,6 +412,7 @@ int sw_resources_new(sw_resources **out, uv_loop_t *loop, sw_warehouse *wh,
   r->wh = wh;
   r->sql_dir = sw_strdup(sql_dir ? sql_dir : "sql");
   sw_directdata_new(&r->dd, loop, wh);
+  sw_controlshift_new(&r->cs, loop, wh);
   n = strlen(r->sql_dir);
   while (n > 1 && r->sql_dir[n - 1] == '/')
     r->sql_dir[--n] = '\0';
@@ -418,6 +427,7 @@ void sw_resources_free(sw_resources *r)
   if (r->live)
     sw_log(SW_LOG_ERROR, "resources freed with %u live task(s)", r->live);
   sw_directdata_free(r->dd);
+  sw_controlshift_free(r->cs);
   sw_free(r->sql_dir);
   sw_free(r);
 }
@@ -436,7 +446,8 @@ int sw_resources_preflight(const sw_resources *r, const char *resource,
                       "unknown Task resource \"%s\" (expected "
                       ARN_SDK "ACTION or arn:aws:states:::activity:"
                       SCRIPT_ACTIVITY ")", resource ? resource : "");
-  if (!parameters || kind == R_DIRECTDATA) /* unknowable / checked later */
+  if (!parameters || kind == R_DIRECTDATA || kind == R_CONTROLSHIFT)
+    /* unknowable / checked later */
     return 0;
   rc = check_members(kind, ms, parameters, true, err);
   if (rc == 0)
@@ -480,6 +491,7 @@ struct sw_task {
   sw_dd_task *dd_task;     /* directdata activity; ends through finish */
   sw_objects *os;          /* objects.get: the store, closed after */
   uv_loop_t *loop;
+  sw_cs_task *cs_task;     /* controlshift activity; ends through finish */
   int read_rc;
 };
 
@@ -818,6 +830,13 @@ static int object_get(sw_task *t, sw_err *err)
   return rc;
 }
 
+/* A stepwise.controlshift.* activity ended. */
+static void on_controlshift(cJSON *output, const char *error,
+                            const char *cause, void *payload)
+{
+  finish((sw_task *)payload, output, error, cause);
+}
+
 int sw_resources_invoke(sw_task **out, sw_resources *r,
                         const sw_task_call *call, sw_task_done_cb done,
                         void *payload, sw_err *err)
@@ -849,6 +868,11 @@ int sw_resources_invoke(sw_task **out, sw_resources *r,
                                 strstr(call->resource, ":activity:") + 10,
                                 t->params, call->token, on_directdata, t,
                                 err);
+  if (kind == R_CONTROLSHIFT) /* never fails for a name resolve() took */
+    return sw_controlshift_invoke(&t->cs_task, r->cs,
+                                  strstr(call->resource, ":activity:") + 10,
+                                  t->params, call->token, on_controlshift, t,
+                                  err);
 
   rc = check_members(kind, ms, t->params, false, &t->err);
   if (rc == 0)
@@ -908,6 +932,7 @@ int sw_resources_invoke(sw_task **out, sw_resources *r,
     }
     return 0;
   case R_DIRECTDATA: /* returned above */
+  case R_CONTROLSHIFT:
     break;
   }
   if (rc == 0)
