@@ -13,6 +13,7 @@
 #include "resources/resources.h"
 
 #include "directdata/directdata.h"
+#include "ingest/ingest.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -34,6 +35,7 @@ struct sw_resources {
   char *sql_dir;        /* owned */
   unsigned live;        /* tasks neither done nor cancelled */
   sw_directdata *dd;    /* stepwise.directdata.* activities; owned */
+  sw_ingest *ig;        /* stepwise.ingest.* activities; owned */
 };
 
 typedef enum rkind {
@@ -43,7 +45,8 @@ typedef enum rkind {
   R_RESULT,
   R_CANCEL,
   R_SCRIPT,
-  R_DIRECTDATA          /* stepwise.directdata.*: src/directdata */
+  R_DIRECTDATA,         /* stepwise.directdata.*: src/directdata */
+  R_INGEST              /* stepwise.ingest.*: src/ingest */
 } rkind;
 
 /* ---- Parameters specs (service-2.json members, PascalCase) ------------ */
@@ -124,6 +127,11 @@ static bool resolve(const char *arn, rkind *kind, const member **members)
     return false;
   if (sw_directdata_handles(p + 10)) {
     *kind = R_DIRECTDATA;
+    *members = NULL; /* the module checks its own parameters */
+    return true;
+  }
+  if (sw_ingest_handles(p + 10)) {
+    *kind = R_INGEST;
     *members = NULL; /* the module checks its own parameters */
     return true;
   }
@@ -389,6 +397,7 @@ int sw_resources_new(sw_resources **out, uv_loop_t *loop, sw_warehouse *wh,
   r->wh = wh;
   r->sql_dir = sw_strdup(sql_dir ? sql_dir : "sql");
   sw_directdata_new(&r->dd, loop, wh);
+  sw_ingest_new(&r->ig, loop, wh, r->sql_dir);
   n = strlen(r->sql_dir);
   while (n > 1 && r->sql_dir[n - 1] == '/')
     r->sql_dir[--n] = '\0';
@@ -403,6 +412,7 @@ void sw_resources_free(sw_resources *r)
   if (r->live)
     sw_log(SW_LOG_ERROR, "resources freed with %u live task(s)", r->live);
   sw_directdata_free(r->dd);
+  sw_ingest_free(r->ig);
   sw_free(r->sql_dir);
   sw_free(r);
 }
@@ -421,7 +431,8 @@ int sw_resources_preflight(const sw_resources *r, const char *resource,
                       "unknown Task resource \"%s\" (expected "
                       ARN_SDK "ACTION or arn:aws:states:::activity:"
                       SCRIPT_ACTIVITY ")", resource ? resource : "");
-  if (!parameters || kind == R_DIRECTDATA) /* unknowable / checked later */
+  if (!parameters || kind == R_DIRECTDATA || kind == R_INGEST)
+    /* unknowable / checked later */
     return 0;
   rc = check_members(kind, ms, parameters, true, err);
   if (rc == 0)
@@ -463,6 +474,7 @@ struct sw_task {
   char *variant_path2;     /* a second dialect to try, or NULL; owned */
   char *script_text;       /* read by the worker; owned */
   sw_dd_task *dd_task;     /* directdata activity; ends through finish */
+  sw_ingest_task *ig_task; /* ingest activity; ends through finish */
   int read_rc;
 };
 
@@ -728,6 +740,10 @@ int sw_resources_invoke(sw_task **out, sw_resources *r,
                                : cJSON_CreateObject();
   r->live++;
   *out = t;
+  if (kind == R_INGEST) /* never fails for a name resolve() took */
+    return sw_ingest_invoke(&t->ig_task, r->ig,
+                            strstr(call->resource, ":activity:") + 10,
+                            t->params, call->token, on_directdata, t, err);
   if (kind == R_DIRECTDATA) /* never fails for a name resolve() took */
     return sw_directdata_invoke(&t->dd_task, r->dd,
                                 strstr(call->resource, ":activity:") + 10,
@@ -784,6 +800,7 @@ int sw_resources_invoke(sw_task **out, sw_resources *r,
     }
     goto defer; /* read_script_work reads it off the loop thread */
   case R_DIRECTDATA: /* returned above */
+  case R_INGEST:
     break;
   }
   if (rc == 0)
