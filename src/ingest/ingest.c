@@ -317,6 +317,7 @@ static void task_free(sw_ingest_task *t)
   }
   sw_free(t->parts);
   ig_conv_free(t->conv);
+  sw_free(t->bulk_cols);
   sw_free(t);
 }
 

@@ -143,6 +143,8 @@ struct sw_ingest_task {
   char *work_dir;        /* split: parts directory */
   /* load */
   void *conv;            /* converter of the part being staged */
+  const char **bulk_cols;/* its column list, borrowed by the service */
+  const char *pending_fail; /* load: fail with this after dropping staging */
   long long rows_total;
 };
 

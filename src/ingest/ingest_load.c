@@ -203,28 +203,61 @@ static void apply(sw_ingest_task *t)
 
 /* ---- 3. staging ------------------------------------------------------------ */
 
+static void fail_now(sw_ingest_task *t)
+{
+  ig_fail(t, t->pending_fail, "%s", t->err.msg);
+}
+
+/* Fail after dropping the staging tables made so far (best effort: the
+ * next load of the file drops them too). */
+static void fail_dropping(sw_ingest_task *t, const char *name,
+                          const char *msg)
+{
+  sw_buf b = SW_BUF_INIT(0);
+  size_t i;
+  char *sql, *q;
+  const char *s;
+
+  sw_err_set(&t->err, SW_ERROR, SW_ORIGIN_NONE, 0, "%s", msg);
+  t->pending_fail = name;
+  for (i = 0; i < t->n_parts; i++) {
+    q = ig_quote_ident(t->parts[i].stage);
+    sw_buf_printf(&b, NULL, "%sDROP TABLE IF EXISTS %s", i ? ";\n" : "", q);
+    sw_free(q);
+  }
+  sql = sw_buf_detach(&b);
+  s = sql;
+  t->sql_fail = name; /* if even the drop fails, the first error stands */
+  ig_sql(t, &s, 1, NULL, 0, NULL, false, fail_now);
+  sw_free(sql);
+}
+
 static void on_loaded(const sw_err *err, long long rows, void *payload)
 {
   sw_ingest_task *t = payload;
   const char *cause;
+  char *c;
   long bad;
 
+  sw_free(t->bulk_cols);
+  t->bulk_cols = NULL;
   bad = ig_conv_bad(t->conv, &cause);
   if (bad > 0) {
-    char *c = sw_asprintf("%ld bad row%s (nothing was loaded): %s%s", bad,
-                          bad > 1 ? "s" : "", cause,
-                          bad > IG_MAX_BAD ? "; ..." : "");
+    c = sw_asprintf("%ld bad row%s (nothing was loaded): %s%s", bad,
+                    bad > 1 ? "s" : "", cause,
+                    bad > IG_MAX_BAD ? "; ..." : "");
     ig_conv_free(t->conv);
     t->conv = NULL;
-    ig_fail(t, E_BADROW, "%s", c);
+    fail_dropping(t, E_BADROW, c);
     sw_free(c);
     return;
   }
   ig_conv_free(t->conv);
   t->conv = NULL;
   if (err) {
-    ig_fail(t, err->code == SW_EIO ? E_BADFILE : E_LOAD, "loading %s: %s",
-            t->parts[t->next].name, err->msg);
+    c = sw_asprintf("loading %s: %s", t->parts[t->next].name, err->msg);
+    fail_dropping(t, err->code == SW_EIO ? E_BADFILE : E_LOAD, c);
+    sw_free(c);
     return;
   }
   t->rows_total += rows;
@@ -255,8 +288,11 @@ static void stage_created(sw_ingest_task *t)
     ig_conv_free(t->conv);
     t->conv = NULL;
     ig_fail(t, E_LOAD, "bulk load into %s: %s", pt->stage, err.msg);
+    sw_free(cols);
+    return;
   }
-  sw_free(cols);
+  sw_free(t->bulk_cols);
+  t->bulk_cols = cols; /* borrowed by the service until on_loaded */
 }
 
 static void stage_next(sw_ingest_task *t)
