@@ -73,13 +73,17 @@
  *   are named "FILE:LINE: column NAME (N): why"; one bad row fails the
  *   whole file (Ingest.BadRow) and nothing is loaded.
  * - Load: every part is bulk-loaded (sw_warehouse_bulk_load) as CSV into a
- *   TEXT staging table "_ingest_stage_<token>_<n>"; then ONE batch,
+ *   TEXT staging table "_ingest_stage_<token>_<attempt>_<n>" (named per
+ *   attempt: the batch of a killed attempt may still be running on the
+ *   server, reading its own staging); then ONE batch,
  *   submitted with the task's token as ClientToken, inserts staging into
  *   the target (cast to the column types, file_name stamped when the
  *   target has that column), writes the FINISHED audit rows and drops the
  *   staging tables. A resumed load reruns nothing that committed: the
  *   ClientToken returns the first batch, and the outcome is read back
- *   from the audit rows carrying the token.
+ *   from the audit rows carrying the token. Once the token's batch is
+ *   over, every staging table of the token is dropped (a failed load drops
+ *   its own). redshift-data has no bulk load yet: Ingest.LoadFailed.
  * - The same file (name and SHA-256) with a FINISHED audit row for its
  *   target is not loaded again: load returns {loaded: false, reason:
  *   "already loaded"}; a race between two executions is stopped by a
@@ -89,6 +93,10 @@
  *   name is taken there, "-<first 12 hex of the token>" is appended (the
  *   same on a resume, which finds the file already moved).
  * - Notifications are at least once: a resumed notify may send again.
+ *   Any non-2xx answer or a command's non-zero exit is
+ *   Ingest.NotifyFailed (the workflow retries it); after a successful
+ *   load it fails the execution, with the data loaded, audited FINISHED
+ *   and archived, so that on-call sees it.
  *
  * Errors (ASL names): Ingest.InvalidInput, Ingest.ConfigError,
  * Ingest.FileNotFound, Ingest.NoConfig, Ingest.AmbiguousConfig,

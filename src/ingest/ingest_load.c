@@ -75,22 +75,48 @@ static void read_outcome(sw_ingest_task *t)
   sw_free(tbl);
 }
 
-static void drop_stages(sw_ingest_task *t)
+/* Drop every staging table of this token: ours and those of attempts
+ * that were killed. Only once the token's batch is over (FINISHED here),
+ * so no batch that reads one of them can still run. */
+static void have_stages(sw_ingest_task *t)
 {
   sw_buf b = SW_BUF_INIT(0);
-  size_t i;
+  const cJSON *row;
+  char buf[8];
   char *sql, *q;
-  const char *s;
+  const char *s, *nm;
+  size_t n = 0;
 
-  for (i = 0; i < t->n_parts; i++) {
-    q = ig_quote_ident(t->parts[i].stage);
-    sw_buf_printf(&b, NULL, "%sDROP TABLE IF EXISTS %s", i ? ";\n" : "", q);
+  cJSON_ArrayForEach(row, t->rows) {
+    if (!(nm = ig_field(row, 0, buf, sizeof(buf))))
+      continue;
+    q = ig_quote_ident(nm);
+    sw_buf_printf(&b, NULL, "%sDROP TABLE IF EXISTS %s", n++ ? ";\n" : "",
+                  q);
     sw_free(q);
+  }
+  if (n == 0) {
+    read_outcome(t);
+    return;
   }
   sql = sw_buf_detach(&b);
   s = sql;
   ig_sql(t, &s, 1, NULL, 0, NULL, false, read_outcome);
   sw_free(sql);
+}
+
+static void drop_stages(sw_ingest_task *t)
+{
+  char *pat = sw_asprintf("\\_ingest\\_stage\\_%.16s\\_%%", t->token);
+  sw_wh_param p = {"p", pat};
+  const char *s = ig_is_pg(t)
+                      ? "SELECT tablename FROM pg_tables WHERE schemaname ="
+                        " current_schema() AND tablename LIKE :p ESCAPE '\\'"
+                      : "SELECT name FROM sqlite_master WHERE type = 'table'"
+                        " AND name LIKE :p ESCAPE '\\'";
+
+  ig_sql(t, &s, 1, &p, 1, NULL, true, have_stages);
+  sw_free(pat);
 }
 
 /* ---- 4. the batch --------------------------------------------------------- */
@@ -443,7 +469,9 @@ void ig_load_start(sw_ingest_task *t)
   sw_wh_param p[3];
   size_t i = 0;
   const char *s;
+  char attempt[40];
 
+  sw_uuid_v4(attempt);
   t->n_parts = cJSON_GetArraySize(parts) > 0
                    ? (size_t)cJSON_GetArraySize(parts)
                    : 1;
@@ -483,7 +511,10 @@ void ig_load_start(sw_ingest_task *t)
       pt->skip_header = pt->cfg.header;
       pt->skip_trailer = pt->cfg.trailer;
     }
-    pt->stage = sw_asprintf("_ingest_stage_%.16s_%zu", t->token, i);
+    /* unique per attempt: a batch of a killed attempt may still run on
+     * the server and read its own staging tables */
+    pt->stage = sw_asprintf("_ingest_stage_%.16s_%.8s_%zu", t->token,
+                            attempt, i);
     pt->target = ig_table(t, pt->cfg.tgt_schema, pt->cfg.tgt_table);
   }
   tbl = audit_table(t);

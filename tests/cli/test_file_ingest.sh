@@ -286,7 +286,8 @@ INI
   [ "$st" = SUCCEEDED ] && [ "$(db "SELECT count(*) FROM ingtest${sep}people WHERE file_name = 'big_710.csv'")" = 200001 ] \
     && [ "$(db "SELECT count(*) FROM $stage_cat LIKE '_ingest_stage%'")" = 0 ] \
     && ok "$tag: 200001-row file killed mid-load and resumed: loaded once, no staging left" \
-    || bad "$tag: big file after kill: $st, $(db "SELECT count(*) FROM ingtest${sep}people WHERE file_name = 'big_710.csv'") rows"
+    || { bad "$tag: big file after kill: $st, $(db "SELECT count(*) FROM ingtest${sep}people WHERE file_name = 'big_710.csv'") rows"
+         "$SW" status "$id" --home "$H" | grep -E '"(error|cause)"' | sed 's/^/    | /'; }
 }
 
 sqlq() { sqlite3 "$T/h_sqlite/warehouse.db" "$1"; }
