@@ -1291,6 +1291,8 @@ int ig_conv_read(void *payload, char *buf, size_t cap, size_t *n_out,
   int rc;
 
   *n_out = 0;
+  if (cap == 0)
+    return 0;
   if (!c->started) {
     c->started = true;
     if (!c->c->fixed)
@@ -1311,8 +1313,10 @@ int ig_conv_read(void *payload, char *buf, size_t cap, size_t *n_out,
     avail = cap;
   memcpy(buf, c->out.ptr + c->out_pos, avail);
   c->out_pos += avail;
-  if (c->out_pos == c->out.len)
-    c->out.len = c->out_pos = 0;
+  /* keep the buffer at about one chunk: move the rest to the front */
+  memmove(c->out.ptr, c->out.ptr + c->out_pos, c->out.len - c->out_pos);
+  c->out.len -= c->out_pos;
+  c->out_pos = 0;
   *n_out = avail;
   return 0;
 }
