@@ -16,8 +16,7 @@
 . "$(dirname "$0")/lib.sh"
 command -v sqlite3 >/dev/null || { echo "skip: sqlite3 not found"; exit 77; }
 command -v node >/dev/null || { echo "skip: node not found"; exit 77; }
-REF=$SRC/../shared/reference/external-file-framework/sample-inputs
-[ -d "$REF" ] || REF=$SRC/tests/data/file_ingest
+REF=$SRC/tests/data/file_ingest # the upstream sample inputs
 cd "$T"
 node "$SRC/tests/peers/notify/server.mjs" --out "$T/notices" >peer.out 2>peer.err &
 PEER=$!
@@ -218,6 +217,13 @@ INI
   grep -q '"status":"SUCCEEDED","file":"[^"]*/people_a_710.csv","name":"people_a_710.csv","interface_id":"710","rows":4' "$T/notices" \
     && grep -q '"status":"FAILED".*"name":"badtrailer_710.csv".*"error":"Ingest.TrailerMismatch"' "$T/notices" \
     && ok "$tag: the peer received SUCCEEDED and FAILED notices" || { bad "$tag: notices"; head -3 "$T/notices" | sed 's/^/    | /'; }
+
+  # -- a notification refused once (503) is retried
+  curl -s -X POST -d 1 "$U/__peer/fail" >/dev/null
+  people gen/retry_710.csv 2001 yes
+  expect_exit 0 "$tag: notification refused once (503), retried: SUCCEEDED" -- ingest gen/retry_710.csv
+  grep -q '"name":"retry_710.csv"' "$T/notices" && ok "$tag: the retried notice arrived" || bad "$tag: retried notice missing"
+  before=$(count people)
 
   # -- the same file twice loads once
   expect_exit 0 "$tag: people_a_710.csv delivered again SUCCEEDED" -- ingest gen/people_a_710.csv
