@@ -475,8 +475,8 @@ void ig_load_start(sw_ingest_task *t)
   t->n_parts = cJSON_GetArraySize(parts) > 0
                    ? (size_t)cJSON_GetArraySize(parts)
                    : 1;
-  if (t->n_parts > 13) {
-    ig_fail(t, E_CONFIG, "%s: more than 13 split parts in one load",
+  if (t->n_parts > 40) { /* one statement text per part in one batch */
+    ig_fail(t, E_CONFIG, "%s: more than 40 split parts in one load",
             t->name);
     return;
   }
