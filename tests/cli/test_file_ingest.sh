@@ -43,7 +43,7 @@ CREATE TABLE ingtest@.@orders (rec VARCHAR(2), order_id INTEGER NOT NULL,
 CREATE TABLE ingtest@.@order_lines (rec VARCHAR(2), order_id INTEGER NOT NULL,
   sku VARCHAR(8), qty SMALLINT, file_name VARCHAR(1024));
 INSERT INTO rdscnfg@.@ext_interface (ext_interface_cid, interface_name) VALUES
-  (710, 'PEOPLE'), (700, 'FIXED'), (720, 'ORDERS');
+  (710, 'PEOPLE'), (700, 'FIXED'), (720, 'ORDERS'), (730, 'BROKEN_POSTLOAD');
 INSERT INTO rdscnfg@.@ext_file_config (ext_file_config_sid, ext_interface_cid,
   tgt_schema_name, tgt_table_name, file_prefix, file_format, file_type,
   delimiter, header_flag, trailer_flag, query, split_file_flag, split_prefix,
@@ -63,7 +63,9 @@ INSERT INTO rdscnfg@.@ext_file_config (ext_file_config_sid, ext_interface_cid,
   (76, 710, 'ingtest', 'people', '799.', 'delimited', 'csv', ',', 'N', 'N',
    NULL, 'N', NULL, NULL, NULL),
   (77, 710, 'ingtest', 'people', '799.', 'delimited', 'csv', ',', 'N', 'N',
-   NULL, 'N', NULL, NULL, NULL);
+   NULL, 'N', NULL, NULL, NULL),
+  (78, 730, 'ingtest', 'people', '730.', 'delimited', 'csv', ',', 'N', 'N',
+   'UPDATE ingtest_no_such_table SET x = 1', 'N', NULL, NULL, NULL);
 INSERT INTO rdscnfg@.@ext_file_config_dtl (ext_file_config_dtl_sid,
   ext_file_config_sid, column_name, column_width_fixed, column_order_sqnc)
 VALUES (701, 71, 'id', NULL, 1), (702, 71, 'name', NULL, 2),
@@ -74,7 +76,9 @@ VALUES (701, 71, 'id', NULL, 1), (702, 71, 'name', NULL, 2),
   (741, 74, 'rec', NULL, 1), (742, 74, 'order_id', NULL, 2),
   (743, 74, 'customer', NULL, 3),
   (751, 75, 'rec', NULL, 1), (752, 75, 'order_id', NULL, 2),
-  (753, 75, 'sku', NULL, 3), (754, 75, 'qty', NULL, 4);
+  (753, 75, 'sku', NULL, 3), (754, 75, 'qty', NULL, 4),
+  (781, 78, 'id', NULL, 1), (782, 78, 'name', NULL, 2),
+  (783, 78, 'born', NULL, 3), (784, 78, 'score', NULL, 4);
 SQL
 
 # ---- generated inputs ---------------------------------------------------------
@@ -100,6 +104,9 @@ people gen/baddate_710.csv 31 yes; sed -i 's/1930-05-11/1930-02-30/' gen/baddate
 people gen/badcols_710.csv 41 yes; sed -i 's/^43,Alan,6\/23\/1912,$/43,Alan,6\/23\/1912,1,extra/' gen/badcols_710.csv
 people gen/people_c_710.txt 51 yes
 printf 'id,name\n' >gen/tiny_710.csv
+people gen/badnum_710.csv 81 yes; sed -i 's/,99.5$/,9x9/' gen/badnum_710.csv
+people gen/badwidth_710.csv 91 yes; sed -i 's/Edsger/Edsger Wybe Dijkstra of Rotterdam NL/' gen/badwidth_710.csv
+printf '3001,Post,2000-01-01,1\n3002,Load,2000-01-02,2\n3003,Sql,2000-01-03,3\n' >gen/pl_730.csv
 cp gen/people_a_710.csv gen/stuff_999.csv
 cp gen/people_a_710.csv gen/dup_799.csv
 { printf 'id,name,born,score\n'; for i in $(seq 61 63); do printf '%d,gz%d,2020-01-0%d,%d.5\n' $i $i $((i - 60)) $i; done; } | gzip -c >gen/people_711.csv.gz
@@ -203,6 +210,8 @@ INI
   badfile gen/badtrailer_710.csv Ingest.TrailerMismatch 'badtrailer_710.csv:7: the trailer says 5 records but the file has 4 data lines'
   badfile gen/baddate_710.csv Ingest.BadRow "baddate_710.csv:6: column born \\(3\\): '1930-02-30' is not a date"
   badfile gen/badcols_710.csv Ingest.BadRow 'badcols_710.csv:4: 5 fields, expected 4'
+  badfile gen/badnum_710.csv Ingest.BadRow "badnum_710.csv:2: column score \\(4\\): '9x9' is not a number"
+  badfile gen/badwidth_710.csv Ingest.BadRow "badwidth_710.csv:6: column name \\(2\\): 'Edsger Wybe Dijkstra of Rotterdam NL' is 36 characters, more than (VARCHAR|character varying)\\(30\\) allows"
   badfile gen/stuff_999.csv Ingest.NoConfig "no active config row has file_prefix '999.'"
   badfile gen/dup_799.csv Ingest.AmbiguousConfig "2 active config rows have file_prefix '799.' \\(ext_file_config_sid 76, 77\\)"
   [ "$(count people)" = "$before" ] && ok "$tag: the people table is unchanged by every bad file" || bad "$tag: people changed: $before -> $(count people)"
@@ -212,6 +221,16 @@ INI
   stage_cat=$( [ "$wh" = sqlite ] && echo "sqlite_master WHERE type = 'table' AND name" || echo "pg_tables WHERE tablename")
   stage=$(db "SELECT count(*) FROM $stage_cat LIKE '_ingest_stage%'")
   [ "$stage" = 0 ] && ok "$tag: no staging table left behind" || bad "$tag: $stage staging tables left"
+
+  # -- a failing post-load SQL: the rows are in (their own FINISHED audit
+  # row), the file is audited FAILED Ingest.PostLoadFailed and moved to error/
+  expect_exit 1 "$tag: broken post-load SQL FAILS" -- ingest gen/pl_730.csv
+  grep -q '"error":[[:space:]]*"Ingest.PostLoadFailed"' "$T/out" && grep -q 'no_such_table' "$T/out" \
+    && ok "$tag: Ingest.PostLoadFailed names the statement's error" || bad "$tag: post-load: $(grep -E '"(error|cause)"' "$T/out")"
+  [ "$(audit pl_730.csv)" = "FAILED|Ingest.PostLoadFailed|0" ] && [ -f "$T/archive/error/pl_730.csv" ] \
+    && [ "$(db "SELECT count(*) FROM ingtest${sep}people WHERE file_name = 'pl_730.csv'")" = 3 ] \
+    && ok "$tag: post-load failure audited, file in archive/error/, the load itself kept" || bad "$tag: post-load audit $(audit pl_730.csv)"
+  before=$(count people)
 
   # -- notifications
   grep -q '"status":"SUCCEEDED","file":"[^"]*/people_a_710.csv","name":"people_a_710.csv","interface_id":"710","rows":4' "$T/notices" \
