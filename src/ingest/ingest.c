@@ -591,57 +591,73 @@ static void lookup_setup_work(sw_ingest_task *t)
   cJSON_AddNumberToObject(t->out, "size", (double)st.st_size);
 }
 
+/* Columns of the lookup query (ig_lookup_sql), as config members. */
+static const char *const cfg_names[] = {
+    "sid", "interface_id", "interface_name", "tgt_schema_name",
+    "tgt_table_name", "file_prefix", "file_format", "file_type",
+    "delimiter", "header_flag", "trailer_flag", "query",
+    "split_file_flag", "split_prefix", "escape_char", "trailer_pstn"};
+
+/* A config object from the first row of a config: members + "columns". */
+static cJSON *config_from_row(const cJSON *row)
+{
+  cJSON *cfg = cJSON_CreateObject();
+  char b[64];
+  size_t i;
+
+  for (i = 0; i < SW_ARRAY_SIZE(cfg_names); i++) {
+    const char *v = ig_field(row, (int)i, b, sizeof(b));
+    if (v)
+      cJSON_AddStringToObject(cfg, cfg_names[i], v);
+    else
+      cJSON_AddNullToObject(cfg, cfg_names[i]);
+  }
+  cJSON_AddArrayToObject(cfg, "columns");
+  return cfg;
+}
+
+/* Append the detail row's column (if any) to cfg's "columns". */
+static void config_add_column(cJSON *cfg, const cJSON *row)
+{
+  char b[64];
+  const char *col = ig_field(row, 16, b, sizeof(b)), *w;
+  cJSON *cj;
+
+  if (!col)
+    return;
+  cj = cJSON_CreateObject();
+  cJSON_AddStringToObject(cj, "name", col);
+  w = ig_field(row, 17, b, sizeof(b));
+  if (w)
+    cJSON_AddNumberToObject(cj, "width", strtod(w, NULL));
+  else
+    cJSON_AddNullToObject(cj, "width");
+  cJSON_AddItemToArray(sw_json_get(cfg, "columns"), cj);
+}
+
 static void lookup_have_rows(sw_ingest_task *t)
 {
-  cJSON *cfg = NULL, *cols = NULL, *o = t->out;
+  cJSON *cfg = NULL, *o = t->out;
   const cJSON *row;
   char b[64], sid_first[64] = "";
   sw_buf many = SW_BUF_INIT(0);
   int n_cfg = 0;
   ig_config c;
   char started[32];
-  static const char *const names[] = {
-      "sid", "interface_id", "interface_name", "tgt_schema_name",
-      "tgt_table_name", "file_prefix", "file_format", "file_type",
-      "delimiter", "header_flag", "trailer_flag", "query",
-      "split_file_flag", "split_prefix", "escape_char", "trailer_pstn"};
-  size_t i;
 
   cJSON_ArrayForEach(row, t->rows) {
     const char *sid = ig_field(row, 0, b, sizeof(b));
-    const char *col;
     if (!sid)
       continue;
     if (strcmp(sid, sid_first) != 0) {
       n_cfg++;
       sw_buf_printf(&many, NULL, "%s%s", n_cfg > 1 ? ", " : "", sid);
       snprintf(sid_first, sizeof(sid_first), "%s", sid);
-      if (n_cfg > 1)
-        continue;
-      cfg = cJSON_CreateObject();
-      for (i = 0; i < SW_ARRAY_SIZE(names); i++) {
-        const char *v = ig_field(row, (int)i, b, sizeof(b));
-        if (v)
-          cJSON_AddStringToObject(cfg, names[i], v);
-        else
-          cJSON_AddNullToObject(cfg, names[i]);
-      }
-      cols = cJSON_AddArrayToObject(cfg, "columns");
+      if (n_cfg == 1)
+        cfg = config_from_row(row);
     }
-    if (n_cfg > 1)
-      continue;
-    col = ig_field(row, 16, b, sizeof(b));
-    if (col) {
-      cJSON *cj = cJSON_CreateObject();
-      const char *w;
-      cJSON_AddStringToObject(cj, "name", col);
-      w = ig_field(row, 17, b, sizeof(b));
-      if (w)
-        cJSON_AddNumberToObject(cj, "width", strtod(w, NULL));
-      else
-        cJSON_AddNullToObject(cj, "width");
-      cJSON_AddItemToArray(cols, cj);
-    }
+    if (n_cfg == 1)
+      config_add_column(cfg, row);
   }
   if (n_cfg == 0) {
     sw_buf_dispose(&many);
@@ -677,9 +693,9 @@ static void lookup_have_rows(sw_ingest_task *t)
   ig_succeed(t, o);
 }
 
-/* The config rows (one per detail row) whose file_prefix is `prefix`. */
-char *ig_lookup_sql(const sw_ingest_task *t);
-char *ig_lookup_sql(const sw_ingest_task *t)
+/* The config rows (one per detail row) whose file_prefix is :prefix,
+ * columns as cfg_names then column_name, column_width_fixed. */
+static char *ig_lookup_sql(const sw_ingest_task *t)
 {
   char *cf = ig_table(t, "rdscnfg", "ext_file_config");
   char *it = ig_table(t, "rdscnfg", "ext_interface");
@@ -1003,8 +1019,8 @@ static void on_notify_http(const sw_err *err, const sw_http_response *resp,
   cJSON *o;
 
   if (err) {
-    ig_fail(t, E_NOTIFY, "notify_url %s: %s%s", t->set.notify_url, err->msg,
-            resp && resp->status ? "" : "");
+    (void)resp;
+    ig_fail(t, E_NOTIFY, "notify_url %s: %s", t->set.notify_url, err->msg);
     return;
   }
   o = cJSON_CreateObject();
@@ -1241,50 +1257,26 @@ static void split_have_rows(sw_ingest_task *t)
   cJSON *parts = cJSON_CreateObject(); /* key -> config */
   const cJSON *row;
   ig_config c;
-  char b[64];
+  char b[64], b2[64];
   size_t i;
-  static const char *const names[] = {
-      "sid", "interface_id", "interface_name", "tgt_schema_name",
-      "tgt_table_name", "file_prefix", "file_format", "file_type",
-      "delimiter", "header_flag", "trailer_flag", "query",
-      "split_file_flag", "split_prefix", "escape_char", "trailer_pstn"};
 
   cJSON_ArrayForEach(row, t->rows) {
     const char *prefix = ig_field(row, 5, b, sizeof(b));
     char *k;
     cJSON *cfg;
-    const char *col;
-    if (!prefix)
+    if (!prefix || !*prefix)
       continue;
-    k = sw_strndup(prefix, strlen(prefix) ? strlen(prefix) - 1 : 0);
+    k = sw_strndup(prefix, strlen(prefix) - 1); /* "720-HD." -> "720-HD" */
     cfg = sw_json_get(parts, k);
     if (!cfg) {
-      cfg = cJSON_CreateObject();
-      for (i = 0; i < SW_ARRAY_SIZE(names); i++) {
-        const char *v = ig_field(row, (int)i, b, sizeof(b));
-        if (v)
-          cJSON_AddStringToObject(cfg, names[i], v);
-        else
-          cJSON_AddNullToObject(cfg, names[i]);
-      }
-      cJSON_AddArrayToObject(cfg, "columns");
+      cfg = config_from_row(row);
       cJSON_AddItemToObject(parts, k, cfg);
     } else if (strcmp(sw_json_get_str(cfg, "sid"),
-                      ig_field(row, 0, b, sizeof(b))) != 0) {
-      cJSON_AddBoolToObject(cfg, "_ambiguous", true);
+                      ig_field(row, 0, b2, sizeof(b2))) != 0) {
+      sw_json_set(cfg, "_ambiguous", cJSON_CreateTrue());
     }
-    col = ig_field(row, 16, b, sizeof(b));
-    if (col && !sw_json_get(cfg, "_ambiguous")) {
-      cJSON *cj = cJSON_CreateObject();
-      const char *w;
-      cJSON_AddStringToObject(cj, "name", col);
-      w = ig_field(row, 17, b, sizeof(b));
-      if (w)
-        cJSON_AddNumberToObject(cj, "width", strtod(w, NULL));
-      else
-        cJSON_AddNullToObject(cj, "width");
-      cJSON_AddItemToArray(sw_json_get(cfg, "columns"), cj);
-    }
+    if (!sw_json_get(cfg, "_ambiguous"))
+      config_add_column(cfg, row);
     sw_free(k);
   }
   if (ig_config_parse(&c, pcfg, &t->err) < 0) {
@@ -1357,7 +1349,6 @@ static void split_lookup_rows(sw_ingest_task *t)
   for (i = 0; i < c.n_prefixes; i++) {
     vals[n] = sw_asprintf("%s-%s.", key, c.prefixes[i]);
     p[n].value = vals[n];
-    p[n].name = i == 0 ? "p0" : i == 1 ? "p1" : NULL;
     n++;
   }
   {

@@ -677,6 +677,35 @@ static bool compressed_ext(const char *e)
          !strcasecmp(e, "Z");
 }
 
+/* Write a data line to the part of the longest record prefix it starts
+ * with; a line that starts with none is a bad row (counted, the first
+ * IG_MAX_BAD described in *bad). Nothing is written once a row is bad. */
+static void route(const ig_config *c, FILE **fp, const char *line,
+                  size_t len, long no, const char *name, long *n_bad,
+                  sw_buf *bad)
+{
+  size_t i, best = c->n_prefixes, blen = 0, pl;
+
+  for (i = 0; i < c->n_prefixes; i++) {
+    pl = strlen(c->prefixes[i]);
+    if (pl <= len && pl > blen && !memcmp(line, c->prefixes[i], pl)) {
+      best = i;
+      blen = pl;
+    }
+  }
+  if (best == c->n_prefixes) {
+    if ((*n_bad)++ < IG_MAX_BAD)
+      sw_buf_printf(bad, NULL, "%s%s:%ld: record prefix '%.8s' is not one "
+                    "of split_prefix", *n_bad > 1 ? "; " : "", name, no,
+                    line);
+    return;
+  }
+  if (*n_bad == 0) {
+    fwrite(line, 1, len, fp[best]);
+    fputc('\n', fp[best]);
+  }
+}
+
 void ig_split_work(sw_ingest_task *t)
 {
   const cJSON *cfgj = sw_json_get(sw_json_get(t->params, "lookup"),
@@ -684,7 +713,7 @@ void ig_split_work(sw_ingest_task *t)
   ig_config c;
   ig_reader *r = NULL;
   FILE **fp = NULL;
-  size_t i, n_dot, len, best, blen;
+  size_t i, n_dot, len;
   char *stem = NULL, *ext = NULL;
   const char *dot, *line;
   sw_buf held = SW_BUF_INIT(0), bad = SW_BUF_INIT(0);
@@ -730,16 +759,13 @@ void ig_split_work(sw_ingest_task *t)
     goto out;
   }
   for (;;) {
-    const char *dl;
-    size_t dlen;
-    long dno;
     rc = rd_line(r, &line, &len, &t->err);
     if (rc < 0) {
       t->fail_name = E_BADFILE;
       goto out;
     }
     if (rc == 0)
-      break;
+      break; /* a held line is the trailer: it stays with the parent */
     if (len == 0)
       continue;
     if (c.header && !header_seen) {
@@ -747,66 +773,15 @@ void ig_split_work(sw_ingest_task *t)
       continue;
     }
     if (c.trailer) { /* hold each line back: the last one is the trailer */
-      if (!have_held) {
-        held.len = 0;
-        sw_buf_put(&held, line, len, NULL);
-        held_no = r->lineno;
-        have_held = true;
-        continue;
-      }
-      /* emit the held line, hold this one */
-      {
-        char *tmp = sw_strndup(line, len);
-        long no = r->lineno;
-        dl = held.ptr;
-        dlen = held.len;
-        dno = held_no;
-        best = c.n_prefixes;
-        blen = 0;
-        for (i = 0; i < c.n_prefixes; i++) {
-          size_t pl = strlen(c.prefixes[i]);
-          if (pl <= dlen && !memcmp(dl, c.prefixes[i], pl) && pl > blen) {
-            best = i;
-            blen = pl;
-          }
-        }
-        if (best == c.n_prefixes) {
-          if (n_bad++ < IG_MAX_BAD)
-            sw_buf_printf(&bad, NULL, "%s%s:%ld: record prefix '%.8s' is "
-                          "not one of split_prefix", n_bad > 1 ? "; " : "",
-                          t->name, dno, dl);
-        } else if (!n_bad) {
-          fwrite(dl, 1, dlen, fp[best]);
-          fputc('\n', fp[best]);
-        }
-        held.len = 0;
-        sw_buf_put(&held, tmp, strlen(tmp), NULL);
-        held_no = no;
-        sw_free(tmp);
-      }
+      if (have_held)
+        route(&c, fp, held.ptr, held.len, held_no, t->name, &n_bad, &bad);
+      held.len = 0;
+      sw_buf_put(&held, line, len, NULL);
+      held_no = r->lineno;
+      have_held = true;
       continue;
     }
-    dl = line;
-    dlen = len;
-    dno = r->lineno;
-    best = c.n_prefixes;
-    blen = 0;
-    for (i = 0; i < c.n_prefixes; i++) {
-      size_t pl = strlen(c.prefixes[i]);
-      if (pl <= dlen && !memcmp(dl, c.prefixes[i], pl) && pl > blen) {
-        best = i;
-        blen = pl;
-      }
-    }
-    if (best == c.n_prefixes) {
-      if (n_bad++ < IG_MAX_BAD)
-        sw_buf_printf(&bad, NULL, "%s%s:%ld: record prefix '%.8s' is not "
-                      "one of split_prefix", n_bad > 1 ? "; " : "", t->name,
-                      dno, dl);
-    } else if (!n_bad) {
-      fwrite(dl, 1, dlen, fp[best]);
-      fputc('\n', fp[best]);
-    }
+    route(&c, fp, line, len, r->lineno, t->name, &n_bad, &bad);
   }
   if (n_bad) {
     t->fail_name = E_BADROW;
@@ -815,7 +790,8 @@ void ig_split_work(sw_ingest_task *t)
     goto out;
   }
   for (i = 0; i < c.n_prefixes; i++) {
-    if (fclose(fp[i]) != 0 && !t->fail_name) {
+    bool werr = ferror(fp[i]) != 0;
+    if ((fclose(fp[i]) != 0 || werr) && !t->fail_name) {
       t->fail_name = E_LOAD;
       sw_err_set(&t->err, SW_EIO, SW_ORIGIN_OS, errno, "cannot write %s",
                  t->parts[i].file);
@@ -1264,20 +1240,12 @@ static void produce(conv *c)
     return;
   }
   if (c->p->skip_trailer) {
-    if (c->have_held) {
-      char *tmp = sw_strndup(c->held.ptr, c->held.len);
-      long no = c->held_no;
-      c->held.len = 0;
-      sw_buf_put(&c->held, line, len, NULL);
-      c->held_no = c->r->lineno;
-      row(c, tmp, strlen(tmp), no);
-      sw_free(tmp);
-    } else {
-      c->held.len = 0;
-      sw_buf_put(&c->held, line, len, NULL);
-      c->held_no = c->r->lineno;
-      c->have_held = true;
-    }
+    if (c->have_held) /* the held line was not the last: a data line */
+      row(c, c->held.ptr, c->held.len, c->held_no);
+    c->held.len = 0;
+    sw_buf_put(&c->held, line, len, NULL);
+    c->held_no = c->r->lineno;
+    c->have_held = true;
     return;
   }
   row(c, line, len, c->r->lineno);
