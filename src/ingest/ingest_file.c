@@ -682,7 +682,7 @@ static bool compressed_ext(const char *e)
  * IG_MAX_BAD described in *bad). Nothing is written once a row is bad. */
 static void route(const ig_config *c, FILE **fp, const char *line,
                   size_t len, long no, const char *name, long *n_bad,
-                  sw_buf *bad)
+                  sw_buf *bad, const char *list)
 {
   size_t i, best = c->n_prefixes, blen = 0, pl;
 
@@ -695,9 +695,9 @@ static void route(const ig_config *c, FILE **fp, const char *line,
   }
   if (best == c->n_prefixes) {
     if ((*n_bad)++ < IG_MAX_BAD)
-      sw_buf_printf(bad, NULL, "%s%s:%ld: record prefix '%.8s' is not one "
-                    "of split_prefix", *n_bad > 1 ? "; " : "", name, no,
-                    line);
+      sw_buf_printf(bad, NULL, "%s%s:%ld: '%.12s' starts with none of the "
+                    "record prefixes %s", *n_bad > 1 ? "; " : "", name, no,
+                    line, list);
     return;
   }
   if (*n_bad == 0) {
@@ -716,7 +716,7 @@ void ig_split_work(sw_ingest_task *t)
   size_t i, n_dot, len;
   char *stem = NULL, *ext = NULL;
   const char *dot, *line;
-  sw_buf held = SW_BUF_INIT(0), bad = SW_BUF_INIT(0);
+  sw_buf held = SW_BUF_INIT(0), bad = SW_BUF_INIT(0), list = SW_BUF_INIT(0);
   long held_no = 0, n_bad = 0;
   bool have_held = false, header_seen = false;
   int rc;
@@ -725,6 +725,8 @@ void ig_split_work(sw_ingest_task *t)
     t->fail_name = E_CONFIG;
     return;
   }
+  for (i = 0; i < c.n_prefixes; i++)
+    sw_buf_printf(&list, NULL, "%s%s", i ? ", " : "", c.prefixes[i]);
   /* "<stem>.<ext>[.gz]" -> "<stem>-P.<ext>" */
   n_dot = strcspn(t->name, ".");
   stem = sw_strndup(t->name, n_dot);
@@ -774,19 +776,20 @@ void ig_split_work(sw_ingest_task *t)
     }
     if (c.trailer) { /* hold each line back: the last one is the trailer */
       if (have_held)
-        route(&c, fp, held.ptr, held.len, held_no, t->name, &n_bad, &bad);
+        route(&c, fp, held.ptr, held.len, held_no, t->name, &n_bad, &bad, list.ptr);
       held.len = 0;
       sw_buf_put(&held, line, len, NULL);
       held_no = r->lineno;
       have_held = true;
       continue;
     }
-    route(&c, fp, line, len, r->lineno, t->name, &n_bad, &bad);
+    route(&c, fp, line, len, r->lineno, t->name, &n_bad, &bad, list.ptr);
   }
   if (n_bad) {
     t->fail_name = E_BADROW;
-    sw_err_set(&t->err, SW_EINVAL, SW_ORIGIN_NONE, 0, "%ld bad row%s: %s",
-               n_bad, n_bad > 1 ? "s" : "", bad.ptr ? bad.ptr : "");
+    sw_err_set(&t->err, SW_EINVAL, SW_ORIGIN_NONE, 0,
+               "%ld bad row%s (nothing was loaded): %s", n_bad,
+               n_bad > 1 ? "s" : "", bad.ptr ? bad.ptr : "");
     goto out;
   }
   for (i = 0; i < c.n_prefixes; i++) {
@@ -800,13 +803,19 @@ void ig_split_work(sw_ingest_task *t)
   }
 out:
   if (fp)
-    for (i = 0; i < c.n_prefixes; i++)
+    for (i = 0; i < c.n_prefixes; i++) {
       if (fp[i])
         fclose(fp[i]);
+      if (t->fail_name && t->parts[i].file) /* nothing half-split stays */
+        unlink(t->parts[i].file);
+    }
+  if (t->fail_name)
+    rmdir(t->work_dir);
   sw_free(fp);
   rd_close(r);
   sw_buf_dispose(&held);
   sw_buf_dispose(&bad);
+  sw_buf_dispose(&list);
   sw_free(stem);
   sw_free(ext);
   ig_config_dispose(&c);

@@ -116,6 +116,7 @@ sed -i '3s/A0001/B0002/; 4s/A0001/C0003/' gen/pay_700.dat
   printf 'HD|1|alice\nDT|1|SKU-1|2\nDT|1|SKU-2|1\nHD|2|bob\nDT|2|SKU-1|5\n'
   printf 'TRL000005\n'
 } | gzip -c >gen/orders_720.txt.gz
+{ printf 'HD|1|alice\nDT|1|SKU-1|2\nXX|1|gift\nTRL000003\n'; } | gzip -c >gen/badsplit_720.txt.gz
 # the upstream samples with their bad dates corrected
 sed 's/20093232/20090101/' "$REF/PROD_20151015_150510973_PA_FLAVOR_527.txt" >gen/PROD_20151016_150510973_PA_FLAVOR_527.txt
 gzip -dc "$REF/hosp10_2014_RPT_558.csv.gz" | sed 's/13\/7\/2013/11\/7\/2013/; s/12\/33\/2013/12\/31\/2013/' | gzip -c >gen/hosp11_2014_RPT_558.csv.gz
@@ -212,6 +213,9 @@ INI
   badfile gen/badcols_710.csv Ingest.BadRow 'badcols_710.csv:4: 5 fields, expected 4'
   badfile gen/badnum_710.csv Ingest.BadRow "badnum_710.csv:2: column score \\(4\\): '9x9' is not a number"
   badfile gen/badwidth_710.csv Ingest.BadRow "badwidth_710.csv:6: column name \\(2\\): 'Edsger Wybe Dijkstra of Rotterdam NL' is 36 characters, more than (VARCHAR|character varying)\\(30\\) allows"
+  badfile gen/badsplit_720.txt.gz Ingest.BadRow "badsplit_720.txt.gz:3: 'XX\\|1\\|gift' starts with none of the record prefixes HD, DT"
+  [ "$(count orders) $(count order_lines)" = "2 3" ] && ok "$tag: the split tables are unchanged" || bad "$tag: split tables changed"
+  ls "$T/work" 2>/dev/null | grep -q . && bad "$tag: a failed split left parts behind" || ok "$tag: a failed split leaves no parts"
   badfile gen/stuff_999.csv Ingest.NoConfig "no active config row has file_prefix '999.'"
   badfile gen/dup_799.csv Ingest.AmbiguousConfig "2 active config rows have file_prefix '799.' \\(ext_file_config_sid 76, 77\\)"
   [ "$(count people)" = "$before" ] && ok "$tag: the people table is unchanged by every bad file" || bad "$tag: people changed: $before -> $(count people)"
