@@ -1012,15 +1012,37 @@ static cJSON *notice(const sw_ingest_task *t)
   return o;
 }
 
+/* The origin of a URL ("https://host:port") for messages: webhook URLs
+ * often carry their secret in the path, query or user info, which must
+ * not reach the history. Into out[cap]. */
+static const char *url_origin(const char *url, char *out, size_t cap)
+{
+  const char *p = strstr(url, "://"), *h, *at, *end;
+
+  if (!p) {
+    snprintf(out, cap, "(the configured notify_url)");
+    return out;
+  }
+  h = p + 3;
+  end = h + strcspn(h, "/?#");
+  at = memchr(h, '@', (size_t)(end - h));
+  if (at)
+    h = at + 1;
+  snprintf(out, cap, "%.*s://%.*s", (int)(p - url), url, (int)(end - h), h);
+  return out;
+}
+
 static void on_notify_http(const sw_err *err, const sw_http_response *resp,
                            void *payload)
 {
   sw_ingest_task *t = payload;
+  char origin[128];
   cJSON *o;
 
   if (err) {
-    (void)resp;
-    ig_fail(t, E_NOTIFY, "notify_url %s: %s", t->set.notify_url, err->msg);
+    ig_fail(t, E_NOTIFY, "notify_url %s...: %s",
+            url_origin(t->set.notify_url, origin, sizeof(origin)),
+            err->msg);
     return;
   }
   o = cJSON_CreateObject();
@@ -1126,6 +1148,7 @@ static void notify_start(sw_ingest_task *t)
 {
   cJSON *o = notice(t), *r;
   const char *hdr[] = {"Content-Type: application/json"};
+  char origin[128];
   sw_http_opts ho;
   sw_err err = SW_ERR_INIT;
   char *body;
@@ -1162,7 +1185,8 @@ static void notify_start(sw_ingest_task *t)
   rc = sw_http_request(t->http, &ho, on_notify_http, t, NULL, &err);
   sw_free(body);
   if (rc < 0)
-    ig_fail(t, E_NOTIFY, "notify_url %s: %s", t->set.notify_url, err.msg);
+    ig_fail(t, E_NOTIFY, "notify_url %s...: %s",
+            url_origin(t->set.notify_url, origin, sizeof(origin)), err.msg);
 }
 
 /* ---- dispatch ------------------------------------------------------------ */

@@ -333,6 +333,17 @@ sed -i 's/^1[1-4],/9&/' "$T/in_sqlite/again_710.csv"
 expect_exit 0 "notify_command: run SUCCEEDED" -- "$SW" start file_ingest --workflows "$SRC/workflows" --sql "$SRC/sql" --home "$T/h_sqlite" --quiet --json --input "{\"file\": \"$T/in_sqlite/again_710.csv\"}"
 grep -q '^INGEST_STATUS=SUCCEEDED$' cmd.env && grep -q '^INGEST_ROWS=4$' cmd.env && grep -q "^INGEST_ARCHIVED_TO=$T/archive/710/again_710.csv$" cmd.env \
   && ok "notify_command ran with INGEST_STATUS, INGEST_ROWS, INGEST_ARCHIVED_TO" || { bad "notify_command env"; sed 's/^/    | /' cmd.env; }
+# an unreachable notify_url: retried, then Ingest.NotifyFailed (the data is
+# in and archived); the URL's secret parts never reach the history
+printf '[ingest]\narchive_dir = %s/archive\nnotify_url = http://hook:s3cret@127.0.0.1:9/hooks/s3cret-path?sig=s3cret\n' "$T" >stepwise.ini
+cp gen/people_b_710.csv "$T/in_sqlite/unreach_710.csv"
+sed -i 's/^1[1-4],/8&/' "$T/in_sqlite/unreach_710.csv"
+expect_exit 1 "unreachable notify_url FAILS after retries" -- "$SW" start file_ingest --workflows "$SRC/workflows" --sql "$SRC/sql" --home "$T/h_sqlite" --quiet --json --input "{\"file\": \"$T/in_sqlite/unreach_710.csv\"}"
+grep -q '"error":[[:space:]]*"Ingest.NotifyFailed"' "$T/out" && grep -q 'http://127.0.0.1:9\.\.\.' "$T/out" && [ -f "$T/archive/710/unreach_710.csv" ] \
+  && ok "Ingest.NotifyFailed names the URL's origin; the file was loaded and archived" || bad "notify failure: $(grep -E '"(error|cause)"' "$T/out")"
+id=$(sqlite3 "$T/h_sqlite/state.db" "SELECT id FROM executions ORDER BY start_ms DESC LIMIT 1")
+"$SW" history "$id" --home "$T/h_sqlite" --json >hist.json 2>&1
+grep -q s3cret "$T/out" hist.json && { bad "the notify_url secret reached the output or history"; grep -o ".\{60\}s3cret.\{20\}" "$T/out" hist.json | head -3; } || ok "the notify_url secret is not in the output nor the history"
 printf '[ingest]\nmin_size_bytes = lots\n' >stepwise.ini
 cp gen/people_a_710.csv "$T/in_sqlite/cfg_710.csv"
 expect_exit 1 "a bad setting FAILS" -- "$SW" start file_ingest --workflows "$SRC/workflows" --sql "$SRC/sql" --home "$T/h_sqlite" --quiet --json --input "{\"file\": \"$T/in_sqlite/cfg_710.csv\"}"
