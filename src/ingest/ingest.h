@@ -3,23 +3,32 @@
  * "redshift-external-file-process-framework", upstream-pipelines.md §4) as
  * stepwise built-in activities, chained by workflows/file_ingest.asl.json:
  *
- *   stepwise.ingest.lookup   {file} -> {file, name, size, key, started_at,
- *                            config}: runs sql/file_ingest/setup[.DRIVER].sql
- *                            (CREATE ... IF NOT EXISTS), then finds the ONE
- *                            active config row for the file name
- *   stepwise.ingest.check    {file, config} -> {bytes, sha256, lines,
- *                            data_lines, trailer_count}: size, type, header,
- *                            trailer checks, in that order
- *   stepwise.ingest.split    {file, config} -> {dir, parts: [{file,
+ * Each activity takes the workflow's state as its parameters (no
+ * Parameters block: {input: {file}, lookup, check, split, load, archived,
+ * error}, members absent or {} before their step ran) and reads what it
+ * needs; its result goes to the member named after it:
+ *   stepwise.ingest.lookup   input.file -> lookup {file, name, size, key,
+ *                            started_at, config}: runs sql/file_ingest/
+ *                            setup[.postgres].sql (CREATE ... IF NOT
+ *                            EXISTS), then finds the ONE active config row
+ *                            of the file name (config: the row's columns as
+ *                            strings, plus columns [{name, width}])
+ *   stepwise.ingest.check    -> check {bytes, sha256, lines, data_lines,
+ *                            trailer_count?}: size, type, header, trailer
+ *   stepwise.ingest.split    -> split {dir, parts: [{file, name, prefix,
  *                            config}]}: one part file per record prefix
- *   stepwise.ingest.load     {file, config, parts?, sha256, started_at} ->
- *                            {loaded, rows, tables: [{table, rows}]}
- *   stepwise.ingest.postload {configs: [config...]} -> {statements}
- *   stepwise.ingest.audit    {file, config?, sha256?, started_at?, error:
- *                            {Error, Cause}} -> {audited}: the FAILED row
- *   stepwise.ingest.archive  {file, interface_id?, failed, work_dir?} ->
- *                            {archived_to}
- *   stepwise.ingest.notify   {status, file, ...} -> {notified}
+ *   stepwise.ingest.load     -> load {loaded, reason?, rows, tables:
+ *                            [{table, rows}]}: the file, or split.parts
+ *   stepwise.ingest.postload -> postload {statements}: the configs' query
+ *   stepwise.ingest.audit    -> audited {status}: the FAILED audit row for
+ *                            error {Error, Cause}
+ *   stepwise.ingest.archive  -> archived {archived_to}: into the interface's
+ *                            folder, or error/ when `error` is set; removes
+ *                            split.dir
+ *   stepwise.ingest.notify   -> notified {notified: url|command|none}: the
+ *                            notice {status SUCCEEDED|SKIPPED|FAILED, file,
+ *                            name, interface_id, rows, error, cause,
+ *                            archived_to}
  *
  * Settings: the INI file named by env STEPWISE_CONFIG (default
  * "stepwise.ini" in the working directory; a missing default file means
