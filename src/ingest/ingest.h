@@ -76,7 +76,9 @@
  *   YYYY-MM-DD), TIMESTAMP (a date, then optionally HH:MM[:SS[.f]]),
  *   integer types (with range), NUMERIC(p,s) (at most p-s integer
  *   digits), REAL/DOUBLE, BOOLEAN, CHAR/VARCHAR(n) (at most n
- *   characters), NOT NULL; an empty field is NULL. Delimited lines must
+ *   characters), NOT NULL; an empty field is NULL. Lines must be UTF-8
+ *   without NUL bytes (upstream's ACCEPTINVCHARS replaced bad bytes with
+ *   '?'; here the row is refused, with the byte's position). Delimited lines must
  *   have exactly one field per column; fixed-width lines exactly the sum
  *   of the widths in characters (values are trimmed). Up to 10 bad rows
  *   are named "FILE:LINE: column NAME (N): why"; one bad row fails the

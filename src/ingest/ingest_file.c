@@ -1158,6 +1158,46 @@ static size_t chars(const char *s, size_t len, long n)
   return i;
 }
 
+/* Offset of the first byte that is not part of valid UTF-8 (or is NUL),
+ * or len when the whole line is valid. */
+static size_t utf8_invalid(const unsigned char *s, size_t len)
+{
+  size_t i = 0, n, k;
+  unsigned cp;
+
+  while (i < len) {
+    unsigned char b = s[i];
+    if (b == 0)
+      return i;
+    if (b < 0x80) {
+      i++;
+      continue;
+    }
+    if (b >= 0xC2 && b <= 0xDF) {
+      n = 1;
+      cp = b & 0x1F;
+    } else if (b >= 0xE0 && b <= 0xEF) {
+      n = 2;
+      cp = b & 0x0F;
+    } else if (b >= 0xF0 && b <= 0xF4) {
+      n = 3;
+      cp = b & 0x07;
+    } else {
+      return i;
+    }
+    for (k = 1; k <= n; k++) {
+      if (i + k >= len || (s[i + k] & 0xC0) != 0x80)
+        return i;
+      cp = (cp << 6) | (s[i + k] & 0x3F);
+    }
+    if ((n == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+        (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
+      return i;
+    i += n + 1;
+  }
+  return len;
+}
+
 static void row(conv *c, const char *line, size_t len, long no)
 {
   const ig_config *cf = c->c;
@@ -1166,6 +1206,10 @@ static void row(conv *c, const char *line, size_t len, long no)
   const char *w;
   bool ok = true;
 
+  if ((n = utf8_invalid((const unsigned char *)line, len)) < len) {
+    bad_row(c, no, "byte %zu is not valid UTF-8", n + 1);
+    return;
+  }
   if (!cf->fixed) {
     w = sp_line(&c->sp, line, len, &c->f);
     if (w) {
