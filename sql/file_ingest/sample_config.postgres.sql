@@ -18,8 +18,9 @@
 -- target_transaction_timestamp defaults to the load time.
 --
 -- Post-load SQL (`query`): upstream calls a stored procedure that does
--- not exist in its DDL; here 527's query merges new rows into a core
--- table (the last step of upstream's transform), 558 has none.
+-- not exist in its DDL; here 527's query merges the file's new rows
+-- into a core table (the last step of upstream's transform), 558 has
+-- none. A query may use :file_name and :interface_id (bound as text).
 CREATE SCHEMA IF NOT EXISTS rdsftetl;
 CREATE SCHEMA IF NOT EXISTS rdsftcore;
 CREATE TABLE IF NOT EXISTS rdsftetl.dc_x_pa_flavor (
@@ -74,7 +75,7 @@ INSERT INTO rdscnfg.ext_file_config (ext_file_config_sid, ext_interface_cid,
   split_prefix, escape_char, trailer_pstn, oprtnl_flag)
 VALUES
   (4, 527, 'rdsftetl', 'dc_x_pa_flavor', '527.', 'txt', 'txt', '|', 'N', 'N',
-   'INSERT INTO rdsftcore.dc_x_pa_flavor (ndc, pa_type, pa_value, pa_eff_dt, pa_exp_dt) SELECT DISTINCT s.ndc, s.pa_type, s.pa_value, s.pa_eff_dt, s.pa_exp_dt FROM rdsftetl.dc_x_pa_flavor s WHERE NOT EXISTS (SELECT 1 FROM rdsftcore.dc_x_pa_flavor c WHERE c.ndc = s.ndc AND c.pa_type = s.pa_type AND c.pa_eff_dt = s.pa_eff_dt)',
+   'INSERT INTO rdsftcore.dc_x_pa_flavor (ndc, pa_type, pa_value, pa_eff_dt, pa_exp_dt) SELECT DISTINCT s.ndc, s.pa_type, s.pa_value, s.pa_eff_dt, s.pa_exp_dt FROM rdsftetl.dc_x_pa_flavor s WHERE s.file_name = :file_name AND NOT EXISTS (SELECT 1 FROM rdsftcore.dc_x_pa_flavor c WHERE c.ndc = s.ndc AND c.pa_type = s.pa_type AND c.pa_eff_dt = s.pa_eff_dt)',
    'N', NULL, NULL, NULL, 'A'),
   (6, 558, 'rdsftetl', 'hospital_cost_report', '558.', 'gz', 'gz', ',', 'N',
    'N', NULL, 'N', NULL, NULL, NULL, 'A');

@@ -790,8 +790,22 @@ static void postload_start(sw_ingest_task *t)
     postload_done(t);
     return;
   }
-  t->sql_fail = E_POSTLOAD;
-  ig_sql(t, sqls, k, NULL, 0, t->token, false, postload_done);
+  {
+    const char *f = input_file(t);
+    const char *iid = sw_json_get_str(cfgs[0], "interface_id");
+    sw_wh_param p[2];
+    size_t np = 0;
+    if (f) {
+      p[np].name = "file_name";
+      p[np++].value = ig_basename(f);
+    }
+    if (iid) {
+      p[np].name = "interface_id";
+      p[np++].value = iid;
+    }
+    t->sql_fail = E_POSTLOAD;
+    ig_sql(t, sqls, k, p, np, t->token, false, postload_done);
+  }
 }
 
 /* ---- audit of a failure ------------------------------------------------ */

@@ -20,6 +20,8 @@
  *   stepwise.ingest.load     -> load {loaded, reason?, rows, tables:
  *                            [{table, rows}]}: the file, or split.parts
  *   stepwise.ingest.postload -> postload {statements}: the configs' query
+ *                            texts, one batch (ClientToken: the token),
+ *                            with :file_name and :interface_id bound
  *   stepwise.ingest.audit    -> audited {status}: the FAILED audit row for
  *                            error {Error, Cause}
  *   stepwise.ingest.archive  -> archived {archived_to}: into the interface's
@@ -103,6 +105,9 @@
  *   <archive_dir>/error/ (copy and unlink across file systems); when the
  *   name is taken there, "-<first 12 hex of the token>" is appended (the
  *   same on a resume, which finds the file already moved).
+ * - A failed file is fixed and delivered again (a new execution);
+ *   redriving the failed execution finds it moved to archive/error/
+ *   (Ingest.FileNotFound).
  * - Notifications are at least once: a resumed notify may send again.
  *   Any non-2xx answer or a command's non-zero exit is
  *   Ingest.NotifyFailed (the workflow retries it); after a successful
