@@ -447,13 +447,34 @@ static void after_ms(sw_ingest_task *t, long ms, void (*fn)(sw_ingest_task *))
 
 static void sql_describe(sw_ingest_task *t);
 
+/* A statement failed: the task fails with t->sql_fail, or hands the
+ * message to t->on_sql_fail (which must end or continue the task). */
+static void sql_failed(sw_ingest_task *t, const char *fmt, ...)
+    SW_PRINTF(2, 3);
+static void sql_failed(sw_ingest_task *t, const char *fmt, ...)
+{
+  void (*h)(sw_ingest_task *, const char *) = t->on_sql_fail;
+  va_list ap;
+  char *msg;
+
+  va_start(ap, fmt);
+  msg = sw_vasprintf(fmt, ap);
+  va_end(ap);
+  t->on_sql_fail = NULL;
+  if (h && !t->cancelled)
+    h(t, msg);
+  else
+    ig_fail(t, t->sql_fail, "%s", msg);
+  sw_free(msg);
+}
+
 static void on_result(const sw_err *err, cJSON *resp, void *payload)
 {
   sw_ingest_task *t = payload;
 
   if (err) {
     cJSON_Delete(resp);
-    ig_fail(t, t->sql_fail, "warehouse result: %s", err->msg);
+    sql_failed(t, "warehouse result: %s", err->msg);
     return;
   }
   cJSON_Delete(t->rows);
@@ -471,14 +492,14 @@ static void on_describe(const sw_err *err, cJSON *resp, void *payload)
   sw_err e2 = SW_ERR_INIT;
 
   if (err || !st) {
-    ig_fail(t, t->sql_fail, "warehouse describe: %s", err ? err->msg : "?");
+    sql_failed(t, "warehouse describe: %s", err ? err->msg : "?");
     goto done;
   }
   if (!strcmp(st, "FINISHED")) {
     if (t->sql_want_rows) {
       if (sw_warehouse_result(t->wh, t->stmt_id, NULL, on_result, t,
                               &e2) < 0)
-        ig_fail(t, t->sql_fail, "warehouse result: %s", e2.msg);
+        sql_failed(t, "warehouse result: %s", e2.msg);
     } else {
       t->sql_next(t);
     }
@@ -486,7 +507,7 @@ static void on_describe(const sw_err *err, cJSON *resp, void *payload)
   }
   if (!strcmp(st, "FAILED") || !strcmp(st, "ABORTED")) {
     const char *why = sw_json_get_str(resp, "Error");
-    ig_fail(t, t->sql_fail, "warehouse statement %s: %s", st,
+    sql_failed(t, "warehouse statement %s: %s", st,
             why ? why : "");
     goto done;
   }
@@ -506,7 +527,7 @@ static void sql_describe(sw_ingest_task *t)
     return;
   }
   if (sw_warehouse_describe(t->wh, t->stmt_id, on_describe, t, &err) < 0)
-    ig_fail(t, t->sql_fail, "warehouse describe: %s", err.msg);
+    sql_failed(t, "warehouse describe: %s", err.msg);
 }
 
 static void on_submit(const sw_err *err, const char *id, void *payload)
@@ -514,7 +535,7 @@ static void on_submit(const sw_err *err, const char *id, void *payload)
   sw_ingest_task *t = payload;
 
   if (err) {
-    ig_fail(t, t->sql_fail, "warehouse submit: %s", err->msg);
+    sql_failed(t, "warehouse submit: %s", err->msg);
     return;
   }
   sw_free(t->stmt_id);
@@ -546,7 +567,7 @@ void ig_sql(sw_ingest_task *t, const char *const *sqls, size_t n,
   if (!t->sql_fail)
     t->sql_fail = E_LOAD;
   if (sw_warehouse_submit(t->wh, &req, on_submit, t, &err) < 0)
-    ig_fail(t, t->sql_fail, "warehouse submit: %s", err.msg);
+    sql_failed(t, "warehouse submit: %s", err.msg);
 }
 
 /* ---- lookup ------------------------------------------------------------- */

@@ -132,6 +132,7 @@ struct sw_ingest_task {
   void (*sql_next)(sw_ingest_task *t);
   bool sql_want_rows;
   const char *sql_fail;  /* error name for a failed statement */
+  void (*on_sql_fail)(sw_ingest_task *t, const char *msg); /* or this */
   /* the file and its parts */
   const char *file;      /* path (borrowed from params) */
   char *name;            /* basename */

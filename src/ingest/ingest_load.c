@@ -107,6 +107,7 @@ static void have_stages(sw_ingest_task *t)
 
 static void drop_stages(sw_ingest_task *t)
 {
+  t->on_sql_fail = NULL; /* the batch is over */
   char *pat = sw_asprintf("\\_ingest\\_stage\\_%.16s\\_%%", t->token);
   sw_wh_param p = {"p", pat};
   const char *s = ig_is_pg(t)
@@ -117,6 +118,42 @@ static void drop_stages(sw_ingest_task *t)
 
   ig_sql(t, &s, 1, &p, 1, NULL, true, have_stages);
   sw_free(pat);
+}
+
+static void fail_now(sw_ingest_task *t)
+{
+  ig_fail(t, t->pending_fail, "%s", t->err.msg);
+}
+
+/* Fail after dropping the staging tables made so far (best effort: the
+ * next load of the file drops them too). */
+static void fail_dropping(sw_ingest_task *t, const char *name,
+                          const char *msg)
+{
+  sw_buf b = SW_BUF_INIT(0);
+  size_t i;
+  char *sql, *q;
+  const char *s;
+
+  sw_err_set(&t->err, SW_ERROR, SW_ORIGIN_NONE, 0, "%s", msg);
+  t->pending_fail = name;
+  for (i = 0; i < t->n_parts; i++) {
+    q = ig_quote_ident(t->parts[i].stage);
+    sw_buf_printf(&b, NULL, "%sDROP TABLE IF EXISTS %s", i ? ";\n" : "", q);
+    sw_free(q);
+  }
+  sql = sw_buf_detach(&b);
+  s = sql;
+  t->sql_fail = name; /* if even the drop fails, the first error stands */
+  ig_sql(t, &s, 1, NULL, 0, NULL, false, fail_now);
+  sw_free(sql);
+}
+
+/* The batch failed (or its ClientToken answered with a failed one): our
+ * staging tables go, then the task fails. */
+static void batch_failed(sw_ingest_task *t, const char *msg)
+{
+  fail_dropping(t, E_LOAD, msg);
 }
 
 /* ---- 4. the batch --------------------------------------------------------- */
@@ -212,6 +249,7 @@ static void apply(sw_ingest_task *t)
     sw_free(qs);
   }
   t->sql_fail = E_LOAD;
+  t->on_sql_fail = batch_failed;
   ig_sql(t, (const char *const *)sqls, t->n_parts, p, np, t->token, false,
          drop_stages);
   for (i = 0; i < t->n_parts; i++) {
@@ -228,35 +266,6 @@ static void apply(sw_ingest_task *t)
 }
 
 /* ---- 3. staging ------------------------------------------------------------ */
-
-static void fail_now(sw_ingest_task *t)
-{
-  ig_fail(t, t->pending_fail, "%s", t->err.msg);
-}
-
-/* Fail after dropping the staging tables made so far (best effort: the
- * next load of the file drops them too). */
-static void fail_dropping(sw_ingest_task *t, const char *name,
-                          const char *msg)
-{
-  sw_buf b = SW_BUF_INIT(0);
-  size_t i;
-  char *sql, *q;
-  const char *s;
-
-  sw_err_set(&t->err, SW_ERROR, SW_ORIGIN_NONE, 0, "%s", msg);
-  t->pending_fail = name;
-  for (i = 0; i < t->n_parts; i++) {
-    q = ig_quote_ident(t->parts[i].stage);
-    sw_buf_printf(&b, NULL, "%sDROP TABLE IF EXISTS %s", i ? ";\n" : "", q);
-    sw_free(q);
-  }
-  sql = sw_buf_detach(&b);
-  s = sql;
-  t->sql_fail = name; /* if even the drop fails, the first error stands */
-  ig_sql(t, &s, 1, NULL, 0, NULL, false, fail_now);
-  sw_free(sql);
-}
 
 static void on_loaded(const sw_err *err, long long rows, void *payload)
 {

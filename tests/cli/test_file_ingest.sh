@@ -256,6 +256,22 @@ INI
     && ok "$tag: second delivery: already loaded, no row twice" || bad "$tag: duplicate delivery: $(count people) rows"
   grep -q '"status":"SKIPPED".*"name":"people_a_710.csv"' "$T/notices" && ok "$tag: SKIPPED notice" || bad "$tag: no SKIPPED notice"
 
+  # -- the same file delivered twice at once (two inbox folders): one load
+  people gen/race_710.csv 4001 yes
+  mkdir -p "$IN/a" "$IN/b"
+  cp gen/race_710.csv "$IN/a/"; cp gen/race_710.csv "$IN/b/"
+  local p1 p2
+  "$SW" start file_ingest --workflows "$SRC/workflows" --sql "$SRC/sql" --home "$H" ${url:+--warehouse "$url"} \
+    --quiet --input "{\"file\": \"$IN/a/race_710.csv\"}" >race_a.out 2>&1 & p1=$!
+  "$SW" start file_ingest --workflows "$SRC/workflows" --sql "$SRC/sql" --home "$H" ${url:+--warehouse "$url"} \
+    --quiet --input "{\"file\": \"$IN/b/race_710.csv\"}" >race_b.out 2>&1 & p2=$!
+  wait $p1 $p2
+  [ "$(db "SELECT count(*) FROM ingtest${sep}people WHERE file_name = 'race_710.csv'")" = 4 ] \
+    && [ "$(db "SELECT count(*) FROM rdscnfg${sep}ext_file_audit WHERE file_name = 'race_710.csv' AND file_process_status = 'FINISHED'")" = 1 ] \
+    && [ "$(db "SELECT count(*) FROM $stage_cat LIKE '_ingest_stage%'")" = 0 ] \
+    && ok "$tag: the same file delivered twice at once loads once (one FINISHED audit row, no staging left)" \
+    || bad "$tag: race: $(db "SELECT count(*) FROM ingtest${sep}people WHERE file_name = 'race_710.csv'") rows"
+
   # -- killed at every commit point, resumed: exactly once
   local n=1 killed=0 rc id st tries crash_bad=""
   while [ $n -le 60 ]; do
@@ -270,7 +286,7 @@ INI
       break
     fi
     killed=$((killed + 1))
-    id=$(sqlite3 "$H/state.db" "SELECT id FROM executions ORDER BY start_ms DESC LIMIT 1")
+    id=$(sqlite3 "$H/state.db" "SELECT id FROM executions WHERE input LIKE '%/k${n}_710.csv%'")
     tries=0
     while :; do
       st=$(sqlite3 "$H/state.db" "SELECT status FROM executions WHERE id='$id'")
@@ -306,7 +322,7 @@ INI
   kill -9 $pid 2>/dev/null
   while kill -0 $pid 2>/dev/null; do sleep 0.02; done
   [ $waited -lt 200 ] && ok "$tag: killed (SIGKILL) while the 200001-row file was being bulk-loaded" || bad "$tag: never saw the staging table"
-  id=$(sqlite3 "$H/state.db" "SELECT id FROM executions ORDER BY start_ms DESC LIMIT 1")
+  id=$(sqlite3 "$H/state.db" "SELECT id FROM executions WHERE input LIKE '%/big_710.csv%'")
   tries=0
   while :; do
     st=$(sqlite3 "$H/state.db" "SELECT status FROM executions WHERE id='$id'")
@@ -318,7 +334,8 @@ INI
     && [ "$(db "SELECT count(*) FROM $stage_cat LIKE '_ingest_stage%'")" = 0 ] \
     && ok "$tag: 200001-row file killed mid-load and resumed: loaded once, no staging left" \
     || { bad "$tag: big file after kill: $st, $(db "SELECT count(*) FROM ingtest${sep}people WHERE file_name = 'big_710.csv'") rows"
-         "$SW" status "$id" --home "$H" | grep -E '"(error|cause)"' | sed 's/^/    | /'; }
+         "$SW" status "$id" --home "$H" --json | grep -E '"(error|cause|loaded|rows|reason|archived_to)"' | sed 's/^/    | /'
+         db "SELECT file_name, file_process_status, rows_loaded, client_token FROM rdscnfg${sep}ext_file_audit WHERE file_name = 'big_710.csv'" | sed 's/^/    | /'; }
 }
 
 sqlq() { sqlite3 "$T/h_sqlite/warehouse.db" "$1"; }
