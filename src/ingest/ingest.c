@@ -120,6 +120,15 @@ char *ig_key_of(const char *name)
   return sw_strndup(s, (size_t)(name + n - s));
 }
 
+size_t ig_utf8_cut(const char *s, size_t n, size_t max)
+{
+  if (n <= max)
+    return n;
+  while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+    max--; /* s[max] continues a sequence: cut before its lead byte */
+  return max;
+}
+
 void ig_now_text(char out[32])
 {
   char iso[40];
@@ -318,6 +327,8 @@ static void task_free(sw_ingest_task *t)
   sw_free(t->parts);
   ig_conv_free(t->conv);
   sw_free(t->bulk_cols);
+  sw_free(t->cause);
+  sw_free(t->pending_msg);
   sw_free(t);
 }
 
@@ -330,7 +341,8 @@ static void on_timer_closed(uv_handle_t *h)
   if (!t->cancelled) {
     t->out = NULL;
     if (t->fail_name)
-      t->done(NULL, t->fail_name, t->err.msg, t->payload);
+      t->done(NULL, t->fail_name, t->cause ? t->cause : t->err.msg,
+              t->payload);
     else
       t->done(out, NULL, NULL, t->payload);
   }
@@ -374,7 +386,8 @@ void ig_fail(sw_ingest_task *t, const char *name, const char *fmt, ...)
   msg = sw_vasprintf(fmt, ap);
   va_end(ap);
   sw_err_set(&t->err, SW_ERROR, SW_ORIGIN_NONE, 0, "%s", msg);
-  sw_free(msg);
+  sw_free(t->cause);
+  t->cause = msg; /* whole: a list of bad rows is longer than err.msg */
   t->fail_name = name;
   cJSON_Delete(t->out);
   t->out = NULL;
@@ -412,10 +425,11 @@ static void job_after(uv_work_t *w, int status)
     ig_fail(t, "States.TaskFailed", "cancelled");
     return;
   }
-  if (t->fail_name) { /* the job failed: report it */
+  if (t->fail_name) { /* the job failed: report it (a long cause the job
+                         left in pending_msg, else err.msg) */
     const char *n = t->fail_name;
     t->fail_name = NULL;
-    ig_fail(t, n, "%s", t->err.msg);
+    ig_fail(t, n, "%s", t->pending_msg ? t->pending_msg : t->err.msg);
     return;
   }
   t->after_fn(t);
@@ -860,7 +874,10 @@ static void audit_start(sw_ingest_task *t)
 
 #define PARAM(nm, v) (p[n].name = (nm), p[n].value = (v), n++)
   ig_now_text(now);
-  snprintf(msg, sizeof(msg), "%s", cause ? cause : "");
+  if (!cause)
+    cause = "";
+  snprintf(msg, sizeof(msg), "%.*s",
+           (int)ig_utf8_cut(cause, strlen(cause), sizeof(msg) - 1), cause);
   sw_buf_printf(&b, NULL, "INSERT INTO %s (ext_interface_cid,"
                 " tgt_schema_name, tgt_table_name, file_process_status,"
                 " file_process_date, file_prcsd_flag, error_msg, start_time,"

@@ -82,9 +82,9 @@
  *   without NUL bytes (upstream's ACCEPTINVCHARS replaced bad bytes with
  *   '?'; here the row is refused, with the byte's position). Delimited lines must
  *   have exactly one field per column; fixed-width lines exactly the sum
- *   of the widths in characters (values are trimmed). Up to 10 bad rows
- *   are named "FILE:LINE: column NAME (N): why"; one bad row fails the
- *   whole file (Ingest.BadRow) and nothing is loaded.
+ *   of the widths in characters (values are trimmed). Bad rows are named
+ *   "FILE:LINE: column NAME (N): why"; checking stops at the 10th; one
+ *   bad row fails the whole file (Ingest.BadRow) and nothing is loaded.
  * - Load: every part is bulk-loaded (sw_warehouse_bulk_load) as CSV into a
  *   TEXT staging table "_ingest_stage_<token>_<attempt>_<n>" (named per
  *   attempt: the batch of a killed attempt may still be running on the

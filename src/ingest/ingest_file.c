@@ -638,11 +638,15 @@ void ig_check_work(sw_ingest_task *t)
       if (val[i] < '0' || val[i] > '9')
         break;
     if (k == 0 || i < k || k > 18) {
+      bool ascii = true;
+      for (i = a; i < b; i++)
+        ascii = ascii && (unsigned char)last.ptr[i] >= 0x20 &&
+                (unsigned char)last.ptr[i] < 0x7F;
       t->fail_name = E_TRAILER;
       sw_err_set(&t->err, SW_EINVAL, SW_ORIGIN_NONE, 0,
                  "%s:%ld: positions %ld-%ld of the trailer line hold "
                  "'%.*s', not a record count", t->name, last_no, c.tr_start,
-                 c.tr_end, (int)(b - a), last.ptr + a);
+                 c.tr_end, ascii ? (int)(b - a) : 0, last.ptr + a);
       goto out;
     }
     count = strtoll(val, NULL, 10);
@@ -695,9 +699,9 @@ static void route(const ig_config *c, FILE **fp, const char *line,
   }
   if (best == c->n_prefixes) {
     if ((*n_bad)++ < IG_MAX_BAD)
-      sw_buf_printf(bad, NULL, "%s%s:%ld: '%.12s' starts with none of the "
+      sw_buf_printf(bad, NULL, "%s%s:%ld: '%.*s' starts with none of the "
                     "record prefixes %s", *n_bad > 1 ? "; " : "", name, no,
-                    line, list);
+                    (int)ig_utf8_cut(line, len, 12), line, list);
     return;
   }
   if (*n_bad == 0) {
@@ -787,9 +791,10 @@ void ig_split_work(sw_ingest_task *t)
   }
   if (n_bad) {
     t->fail_name = E_BADROW;
-    sw_err_set(&t->err, SW_EINVAL, SW_ORIGIN_NONE, 0,
-               "%ld bad row%s (nothing was loaded): %s", n_bad,
-               n_bad > 1 ? "s" : "", bad.ptr ? bad.ptr : "");
+    t->pending_msg = sw_asprintf("%ld bad row%s (nothing was loaded): %s%s",
+                                 n_bad, n_bad > 1 ? "s" : "",
+                                 bad.ptr ? bad.ptr : "",
+                                 n_bad > IG_MAX_BAD ? "; ..." : "");
     goto out;
   }
   for (i = 0; i < c.n_prefixes; i++) {
@@ -1254,7 +1259,7 @@ static void row(conv *c, const char *line, size_t len, long no)
       continue;
     }
     if (check_value(col, v, n, &c->norm, why, sizeof(why))) {
-      snprintf(vshow, sizeof(vshow), "%.*s%s", n > 40 ? 40 : (int)n, v,
+      snprintf(vshow, sizeof(vshow), "%.*s%s", (int)ig_utf8_cut(v, n, 40), v,
                n > 40 ? "..." : "");
       bad_row(c, no, "column %s (%zu): '%s' is %s", col->name, i + 1, vshow,
               why);

@@ -124,6 +124,8 @@ struct sw_ingest_task {
   bool proc_live;
   sw_err err;
   const char *fail_name;
+  char *cause;           /* the whole cause of a failure (err.msg is cut
+                            at SW_ERR_MSG_MAX); owned */
   cJSON *out;
   /* sql helper */
   char *stmt_id;
@@ -146,6 +148,7 @@ struct sw_ingest_task {
   void *conv;            /* converter of the part being staged */
   const char **bulk_cols;/* its column list, borrowed by the service */
   const char *pending_fail; /* load: fail with this after dropping staging */
+  char *pending_msg;     /* ... and this cause; owned */
   long long rows_total;
 };
 
@@ -166,6 +169,9 @@ char *ig_quote_ident(const char *s);
 const char *ig_basename(const char *path);
 char *ig_key_of(const char *name);
 void ig_now_text(char out[32]);
+/* The longest prefix of s (n bytes available) of at most max bytes that
+ * does not end inside a UTF-8 sequence. */
+size_t ig_utf8_cut(const char *s, size_t n, size_t max);
 
 /* ingest_file.c */
 int ig_config_parse(ig_config *c, const cJSON *j, sw_err *err);

@@ -8,9 +8,10 @@
  *      from the converter (ingest_file.c), which checks every value;
  *   4. ONE batch with the task's token as ClientToken: insert staging
  *      into the targets, audit rows FINISHED, drop staging;
- *   5. drop staging again (IF EXISTS: a batch that the ClientToken
- *      answered from an earlier run left ours), read the audit rows of
- *      the token: the output. */
+ *   5. once the token's batch is over: drop every staging table of the
+ *      token (ours, and a killed attempt's, which its batch may have
+ *      read), read the audit rows of the token: the output.
+ * A failure after staging began drops our staging tables first. */
 #include "ingest/ingest_int.h"
 
 #include <stdlib.h>
@@ -31,13 +32,13 @@ static cJSON *outcome(sw_ingest_task *t, bool loaded)
 {
   cJSON *o = cJSON_CreateObject(), *tables = cJSON_CreateArray();
   const cJSON *row;
-  char b1[64], b2[64];
+  char b1[64], b2[64], b3[64];
   long long total = 0;
 
   cJSON_ArrayForEach(row, t->rows) {
     const char *sch = ig_field(row, 1, b1, sizeof(b1));
-    const char *tbl = ig_field(row, 2, b1 + 32, 32);
-    const char *n = ig_field(row, 3, b2, sizeof(b2));
+    const char *tbl = ig_field(row, 2, b2, sizeof(b2));
+    const char *n = ig_field(row, 3, b3, sizeof(b3));
     cJSON *e = cJSON_CreateObject();
     char *full = sw_asprintf("%s%s%s", sch ? sch : "", sch ? "." : "",
                              tbl ? tbl : "");
@@ -107,10 +108,12 @@ static void have_stages(sw_ingest_task *t)
 
 static void drop_stages(sw_ingest_task *t)
 {
-  t->on_sql_fail = NULL; /* the batch is over */
   char *pat = sw_asprintf("\\_ingest\\_stage\\_%.16s\\_%%", t->token);
   sw_wh_param p = {"p", pat};
-  const char *s = ig_is_pg(t)
+  const char *s;
+
+  t->on_sql_fail = NULL; /* the batch is over */
+  s = ig_is_pg(t)
                       ? "SELECT tablename FROM pg_tables WHERE schemaname ="
                         " current_schema() AND tablename LIKE :p ESCAPE '\\'"
                       : "SELECT name FROM sqlite_master WHERE type = 'table'"
@@ -122,7 +125,7 @@ static void drop_stages(sw_ingest_task *t)
 
 static void fail_now(sw_ingest_task *t)
 {
-  ig_fail(t, t->pending_fail, "%s", t->err.msg);
+  ig_fail(t, t->pending_fail, "%s", t->pending_msg ? t->pending_msg : "");
 }
 
 /* Fail after dropping the staging tables made so far (best effort: the
@@ -135,7 +138,8 @@ static void fail_dropping(sw_ingest_task *t, const char *name,
   char *sql, *q;
   const char *s;
 
-  sw_err_set(&t->err, SW_ERROR, SW_ORIGIN_NONE, 0, "%s", msg);
+  sw_free(t->pending_msg);
+  t->pending_msg = sw_strdup(msg);
   t->pending_fail = name;
   for (i = 0; i < t->n_parts; i++) {
     q = ig_quote_ident(t->parts[i].stage);
@@ -278,9 +282,12 @@ static void on_loaded(const sw_err *err, long long rows, void *payload)
   t->bulk_cols = NULL;
   bad = ig_conv_bad(t->conv, &cause);
   if (bad > 0) {
-    c = sw_asprintf("%ld bad row%s (nothing was loaded): %s%s", bad,
-                    bad > 1 ? "s" : "", cause,
-                    bad > IG_MAX_BAD ? "; ..." : "");
+    /* the converter stops reading at the IG_MAX_BAD-th bad row */
+    c = sw_asprintf("%s%ld bad row%s (nothing was loaded%s): %s",
+                    bad >= IG_MAX_BAD ? "at least " : "", bad,
+                    bad > 1 ? "s" : "",
+                    bad >= IG_MAX_BAD ? "; checking stopped there" : "",
+                    cause);
     ig_conv_free(t->conv);
     t->conv = NULL;
     fail_dropping(t, E_BADROW, c);

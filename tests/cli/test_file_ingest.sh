@@ -105,6 +105,7 @@ people gen/badcols_710.csv 41 yes; sed -i 's/^43,Alan,6\/23\/1912,$/43,Alan,6\/2
 people gen/people_c_710.txt 51 yes
 printf 'id,name\n' >gen/tiny_710.csv
 people gen/badutf8_710.csv 71 yes; sed -i 's/Alan/Al\xe9n/' gen/badutf8_710.csv
+{ printf 'id,name,born,score\n'; for i in $(seq 1 12); do printf '%d,many%d,2001-13-%02d,1\n' $i $i $i; done; printf 'TRAILER %010d\n' 12; } >gen/manybad_710.csv
 people gen/badnum_710.csv 81 yes; sed -i 's/,99.5$/,9x9/' gen/badnum_710.csv
 people gen/badwidth_710.csv 91 yes; sed -i 's/Edsger/Edsger Wybe Dijkstra of Rotterdam NL/' gen/badwidth_710.csv
 printf '3001,Post,2000-01-01,1\n3002,Load,2000-01-02,2\n3003,Sql,2000-01-03,3\n' >gen/pl_730.csv
@@ -213,6 +214,7 @@ INI
   badfile gen/baddate_710.csv Ingest.BadRow "baddate_710.csv:6: column born \\(3\\): '1930-02-30' is not a date"
   badfile gen/badcols_710.csv Ingest.BadRow 'badcols_710.csv:4: 5 fields, expected 4'
   badfile gen/badutf8_710.csv Ingest.BadRow "badutf8_710.csv:4: byte 6 is not valid UTF-8"
+  badfile gen/manybad_710.csv Ingest.BadRow "at least 10 bad rows \\(nothing was loaded; checking stopped there\\): manybad_710.csv:2: column born \\(3\\): '2001-13-01' is not a date.*manybad_710.csv:11: column born \\(3\\): '2001-13-10' is not a date[^;]*\""
   badfile gen/badnum_710.csv Ingest.BadRow "badnum_710.csv:2: column score \\(4\\): '9x9' is not a number"
   badfile gen/badwidth_710.csv Ingest.BadRow "badwidth_710.csv:6: column name \\(2\\): 'Edsger Wybe Dijkstra of Rotterdam NL' is 36 characters, more than (VARCHAR|character varying)\\(30\\) allows"
   badfile gen/badsplit_720.txt.gz Ingest.BadRow "badsplit_720.txt.gz:3: 'XX\\|1\\|gift' starts with none of the record prefixes HD, DT"
