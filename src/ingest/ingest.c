@@ -866,7 +866,7 @@ static void audit_start(sw_ingest_task *t)
   const char *f = input_file(t);
   char *tbl = ig_table(t, "rdscnfg", "ext_file_audit");
   char now[32], msg[4001];
-  sw_wh_param p[10];
+  sw_wh_param p[12];
   size_t n = 0;
   sw_buf b = SW_BUF_INIT(0);
   char *sql;
@@ -911,8 +911,7 @@ static void audit_start(sw_ingest_task *t)
   if (sha)
     PARAM("sha", sha);
   PARAM("ename", ename ? ename : "States.TaskFailed");
-  if (n < SW_ARRAY_SIZE(p))
-    PARAM("token", t->token);
+  PARAM("token", t->token); /* 11 at most */
 #undef PARAM
   s = sql;
   t->sql_fail = E_LOAD;

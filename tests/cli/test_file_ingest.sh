@@ -65,7 +65,9 @@ INSERT INTO rdscnfg@.@ext_file_config (ext_file_config_sid, ext_interface_cid,
   (77, 710, 'ingtest', 'people', '799.', 'delimited', 'csv', ',', 'N', 'N',
    NULL, 'N', NULL, NULL, NULL),
   (78, 730, 'ingtest', 'people', '730.', 'delimited', 'csv', ',', 'N', 'N',
-   'UPDATE ingtest_no_such_table SET x = 1', 'N', NULL, NULL, NULL);
+   'UPDATE ingtest_no_such_table SET x = 1', 'N', NULL, NULL, NULL),
+  (79, 710, 'ingtest', 'people', '740.', 'delimited', 'csv', ';', 'N', 'N',
+   NULL, 'N', NULL, '''', NULL);
 INSERT INTO rdscnfg@.@ext_file_config_dtl (ext_file_config_dtl_sid,
   ext_file_config_sid, column_name, column_width_fixed, column_order_sqnc)
 VALUES (701, 71, 'id', NULL, 1), (702, 71, 'name', NULL, 2),
@@ -78,7 +80,9 @@ VALUES (701, 71, 'id', NULL, 1), (702, 71, 'name', NULL, 2),
   (751, 75, 'rec', NULL, 1), (752, 75, 'order_id', NULL, 2),
   (753, 75, 'sku', NULL, 3), (754, 75, 'qty', NULL, 4),
   (781, 78, 'id', NULL, 1), (782, 78, 'name', NULL, 2),
-  (783, 78, 'born', NULL, 3), (784, 78, 'score', NULL, 4);
+  (783, 78, 'born', NULL, 3), (784, 78, 'score', NULL, 4),
+  (791, 79, 'id', NULL, 1), (792, 79, 'name', NULL, 2),
+  (793, 79, 'born', NULL, 3), (794, 79, 'score', NULL, 4);
 SQL
 
 # ---- generated inputs ---------------------------------------------------------
@@ -108,6 +112,8 @@ people gen/badutf8_710.csv 71 yes; sed -i 's/Alan/Al\xe9n/' gen/badutf8_710.csv
 { printf 'id,name,born,score\n'; for i in $(seq 1 12); do printf '%d,many%d,2001-13-%02d,1\n' $i $i $i; done; printf 'TRAILER %010d\n' 12; } >gen/manybad_710.csv
 people gen/badnum_710.csv 81 yes; sed -i 's/,99.5$/,9x9/' gen/badnum_710.csv
 people gen/badwidth_710.csv 91 yes; sed -i 's/Edsger/Edsger Wybe Dijkstra of Rotterdam NL/' gen/badwidth_710.csv
+printf "5001;'O''Hara; Scarlett';1936-06-30;1.5\n5002;Rhett;1936-06-30;2\n5003;'Mammy';;\n" >gen/quote_740.csv
+printf "5011;'O''Hara; Scarlett';1936-06-31;1.5\n5012;Rhett;1936-06-30;2\n5013;'Mammy';;\n" >gen/badquote_740.csv
 printf '3001,Post,2000-01-01,1\n3002,Load,2000-01-02,2\n3003,Sql,2000-01-03,3\n' >gen/pl_730.csv
 cp gen/people_a_710.csv gen/stuff_999.csv
 cp gen/people_a_710.csv gen/dup_799.csv
@@ -197,6 +203,10 @@ INI
     && ok "$tag: split: one FINISHED audit row per part table" || bad "$tag: split audit"
   ls "$T/work" 2>/dev/null | grep -q . && bad "$tag: split parts left in the work directory" || ok "$tag: split parts removed"
 
+  expect_exit 0 "$tag: ';'-delimited with escape_char \"'\" as the quote SUCCEEDED" -- ingest gen/quote_740.csv
+  [ "$(db "SELECT name FROM ingtest${sep}people WHERE id = 5001")" = "O'Hara; Scarlett" ] && ok "$tag: single-quoted field with a doubled quote and the delimiter" \
+    || bad "$tag: quote_740: $(db "SELECT name FROM ingtest${sep}people WHERE id = 5001")"
+
   # -- bad files: named check, audit row, target unchanged, archive/error/
   local before; before=$(count people)
   badfile() { # badfile FILE ERROR PATTERN
@@ -215,6 +225,7 @@ INI
   badfile gen/badcols_710.csv Ingest.BadRow 'badcols_710.csv:4: 5 fields, expected 4'
   badfile gen/badutf8_710.csv Ingest.BadRow "badutf8_710.csv:4: byte 6 is not valid UTF-8"
   badfile gen/manybad_710.csv Ingest.BadRow "at least 10 bad rows \\(nothing was loaded; checking stopped there\\): manybad_710.csv:2: column born \\(3\\): '2001-13-01' is not a date.*manybad_710.csv:11: column born \\(3\\): '2001-13-10' is not a date[^;]*\""
+  badfile gen/badquote_740.csv Ingest.BadRow "badquote_740.csv:1: column born \\(3\\): '1936-06-31' is not a date"
   badfile gen/badnum_710.csv Ingest.BadRow "badnum_710.csv:2: column score \\(4\\): '9x9' is not a number"
   badfile gen/badwidth_710.csv Ingest.BadRow "badwidth_710.csv:6: column name \\(2\\): 'Edsger Wybe Dijkstra of Rotterdam NL' is 36 characters, more than (VARCHAR|character varying)\\(30\\) allows"
   badfile gen/badsplit_720.txt.gz Ingest.BadRow "badsplit_720.txt.gz:3: 'XX\\|1\\|gift' starts with none of the record prefixes HD, DT"
