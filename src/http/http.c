@@ -127,14 +127,19 @@ static void req_free(sw_http_req *r)
 
 /* ---- error mapping (the one place) ------------------------------------- */
 
-/* The host part of a URL, for messages: "http://h:p/x" -> "h:p". */
+/* The host part of a URL, for messages: "http://h:p/x" -> "h:p". User
+ * info ("user:secret@") is a credential and is left out. */
 static void url_host(const char *url, char *out, size_t size)
 {
-  const char *p = strstr(url, "://");
+  const char *p = strstr(url, "://"), *at;
   size_t n;
 
   p = p ? p + 3 : url;
   n = strcspn(p, "/?#");
+  while ((at = memchr(p, '@', n)) != NULL) {
+    n -= (size_t)(at + 1 - p);
+    p = at + 1;
+  }
   snprintf(out, size, "%.*s", (int)n, p);
 }
 

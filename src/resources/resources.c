@@ -15,6 +15,7 @@
 #include "controlshift/controlshift.h"
 #include "directdata/directdata.h"
 #include "objects/objects.h"
+#include "ingest/ingest.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -38,6 +39,7 @@ struct sw_resources {
   unsigned live;        /* tasks neither done nor cancelled */
   sw_directdata *dd;    /* stepwise.directdata.* activities; owned */
   sw_controlshift *cs;  /* stepwise.controlshift.* activities; owned */
+  sw_ingest *ig;        /* stepwise.ingest.* activities; owned */
 };
 
 typedef enum rkind {
@@ -49,7 +51,8 @@ typedef enum rkind {
   R_SCRIPT,
   R_DIRECTDATA,         /* stepwise.directdata.*: src/directdata */
   R_OBJECT_GET,         /* stepwise.objects.get: src/objects */
-  R_CONTROLSHIFT        /* stepwise.controlshift.*: src/controlshift */
+  R_CONTROLSHIFT,       /* stepwise.controlshift.*: src/controlshift */
+  R_INGEST              /* stepwise.ingest.*: src/ingest */
 } rkind;
 
 /* ---- Parameters specs (service-2.json members, PascalCase) ------------ */
@@ -146,6 +149,11 @@ static bool resolve(const char *arn, rkind *kind, const member **members)
   }
   if (sw_controlshift_handles(p + 10)) {
     *kind = R_CONTROLSHIFT;
+    *members = NULL; /* the module checks its own parameters */
+    return true;
+  }
+  if (sw_ingest_handles(p + 10)) {
+    *kind = R_INGEST;
     *members = NULL; /* the module checks its own parameters */
     return true;
   }
@@ -413,6 +421,7 @@ int sw_resources_new(sw_resources **out, uv_loop_t *loop, sw_warehouse *wh,
   r->sql_dir = sw_strdup(sql_dir ? sql_dir : "sql");
   sw_directdata_new(&r->dd, loop, wh);
   sw_controlshift_new(&r->cs, loop, wh);
+  sw_ingest_new(&r->ig, loop, wh, r->sql_dir);
   n = strlen(r->sql_dir);
   while (n > 1 && r->sql_dir[n - 1] == '/')
     r->sql_dir[--n] = '\0';
@@ -428,6 +437,7 @@ void sw_resources_free(sw_resources *r)
     sw_log(SW_LOG_ERROR, "resources freed with %u live task(s)", r->live);
   sw_directdata_free(r->dd);
   sw_controlshift_free(r->cs);
+  sw_ingest_free(r->ig);
   sw_free(r->sql_dir);
   sw_free(r);
 }
@@ -446,7 +456,8 @@ int sw_resources_preflight(const sw_resources *r, const char *resource,
                       "unknown Task resource \"%s\" (expected "
                       ARN_SDK "ACTION or arn:aws:states:::activity:"
                       SCRIPT_ACTIVITY ")", resource ? resource : "");
-  if (!parameters || kind == R_DIRECTDATA || kind == R_CONTROLSHIFT)
+  if (!parameters || kind == R_DIRECTDATA || kind == R_CONTROLSHIFT ||
+      kind == R_INGEST)
     /* unknowable / checked later */
     return 0;
   rc = check_members(kind, ms, parameters, true, err);
@@ -492,6 +503,7 @@ struct sw_task {
   sw_objects *os;          /* objects.get: the store, closed after */
   uv_loop_t *loop;
   sw_cs_task *cs_task;     /* controlshift activity; ends through finish */
+  sw_ingest_task *ig_task; /* ingest activity; ends through finish */
   int read_rc;
 };
 
@@ -863,6 +875,10 @@ int sw_resources_invoke(sw_task **out, sw_resources *r,
                                : cJSON_CreateObject();
   r->live++;
   *out = t;
+  if (kind == R_INGEST) /* never fails for a name resolve() took */
+    return sw_ingest_invoke(&t->ig_task, r->ig,
+                            strstr(call->resource, ":activity:") + 10,
+                            t->params, call->token, on_directdata, t, err);
   if (kind == R_DIRECTDATA) /* never fails for a name resolve() took */
     return sw_directdata_invoke(&t->dd_task, r->dd,
                                 strstr(call->resource, ":activity:") + 10,
@@ -933,6 +949,7 @@ int sw_resources_invoke(sw_task **out, sw_resources *r,
     return 0;
   case R_DIRECTDATA: /* returned above */
   case R_CONTROLSHIFT:
+  case R_INGEST:
     break;
   }
   if (rc == 0)
