@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# workflows/direct_data.asl.json end to end on Redshift
+# (--warehouse redshift-data://...): the Vault peer (tests/peers/vault)
+# serves archives from tools/directdata_gen; the Data API peer
+# (tests/peers/data_api) runs the statements on PostgreSQL with Redshift's
+# dialect (no ON CONFLICT, no cast to BOOLEAN, TEXT = VARCHAR(256), bare
+# NUMERIC = (18,0), keys not enforced); bulk loads go to the S3 peer
+# (tests/peers/s3) and in with COPY ... FROM 's3://...' IAM_ROLE.
+# Full -> three Incrementals (updates, deletes, a new column, a dropped
+# column) + one with record_count 0 -> Log; after each run the warehouse
+# equals the generator's model. Re-running every step changes no table.
+# Needs SW_TEST_PG_DSN (tools/test starts a server); exits 77 without it,
+# node, node_modules, psql or sqlite3.
+. "$(dirname "$0")/lib.sh"
+[ -n "${SW_TEST_PG_DSN:-}" ] || { echo "skip: SW_TEST_PG_DSN is not set"; exit 77; }
+command -v psql >/dev/null || { echo "skip: psql not found"; exit 77; }
+command -v node >/dev/null || { echo "skip: node not found"; exit 77; }
+command -v sqlite3 >/dev/null || { echo "skip: sqlite3 not found"; exit 77; }
+[ -d "$SRC/node_modules/s3rver" ] && [ -d "$SRC/node_modules/@smithy/signature-v4" ] \
+  || { echo "skip: node_modules missing (npm ci)"; exit 77; }
+pq() { psql "$1" -X -q -A -t -F '|' -c "$2" 2>&1; }
+DBNAME="swddrs_$$"
+pq "$SW_TEST_PG_DSN" "DROP DATABASE IF EXISTS $DBNAME" >/dev/null
+pq "$SW_TEST_PG_DSN" "CREATE DATABASE $DBNAME" >/dev/null
+DB="${SW_TEST_PG_DSN%/*}/$DBNAME"
+cd "$T"
+PIDS=""
+cleanup() {
+  local p
+  for p in $PIDS; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  pq "$SW_TEST_PG_DSN" "DROP DATABASE IF EXISTS $DBNAME WITH (FORCE)" >/dev/null
+  rm -rf "$T"
+}
+trap cleanup EXIT
+# start NAME CMD...: a peer in the background; its URL in $URL
+start() {
+  local name=$1; shift
+  "$@" >"$name.out" 2>"$name.err" &
+  PIDS="$PIDS $!"
+  for _ in $(seq 100); do grep -q listening "$name.out" 2>/dev/null && break; sleep 0.1; done
+  URL=$(sed -n 's/^listening //p' "$name.out")
+  [ -n "$URL" ] || { bad "the $name peer did not start: $(head -c 300 "$name.err")"; finish; exit 1; }
+}
+
+node "$SRC/tools/directdata_gen/gen.mjs" --out gen --rows 60 --part-size 700 >/dev/null || { bad "generator"; finish; exit 1; }
+start vault node "$SRC/tests/peers/vault/server.mjs" --dir gen
+U=$URL
+start s3 node --openssl-legacy-provider "$SRC/tests/peers/s3/server.mjs" --dir "$T/s3" --bucket stage
+export AWS_ACCESS_KEY_ID=AKIDSTEPWISETEST AWS_SECRET_ACCESS_KEY=stepwise-test-secret AWS_REGION=us-east-1
+unset AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_REGION AWS_ENDPOINT_URL
+export AWS_ENDPOINT_URL_S3=$URL
+start data_api node "$SRC/tests/peers/data_api/server.mjs" --pg "$DB" --log "$T/dataapi.log" --step-ms 2 \
+  --model "${SW_SHARED:-$SRC/../shared}/reference/botocore/redshift-data/service-2.json"
+export AWS_ENDPOINT_URL_REDSHIFT_DATA=$URL
+ok "peers up: vault $U, S3, Data API on $DBNAME"
+cat >dd.ini <<INI
+[demo]
+vault_dns = 127.0.0.1
+vault_url = $U
+vault_username = integration@example.com
+vault_password = p&ss+word=1
+vault_id = 999999
+object_store = $T/store
+INI
+export STEPWISE_DIRECTDATA_CONFIG=$T/dd.ini
+H=$T/h
+WH="redshift-data://dd-wg/dev?secret_arn=arn:aws:secretsmanager:us-east-1:123456789012:secret:dd&region=us-east-1"
+WH="$WH&s3_staging=s3%3A%2F%2Fstage%2Fdd-loads&iam_role=arn:aws:iam::123456789012:role/RedshiftCopy&retry_base_ms=20"
+run() { "$SW" start direct_data --workflows "$SRC/workflows" --home "$H" --warehouse "$WH" --quiet --json --input "$1"; }
+FULL='{"step":"retrieve","start_time":"2000-01-01T00:00Z","stop_time":"2025-01-01T00:00Z","extract_type":"full","continue_processing":true,"secret":"demo"}'
+INC1='{"step":"retrieve","extract_type":"incremental","stop_time":"2025-01-01T00:15Z","continue_processing":true,"secret":"demo","now":"2025-01-01T00:31Z"}'
+INC='{"extract_type":"incremental","secret":"demo","now":"2025-01-01T01:10Z"}'
+LOG='{"extract_type":"log","secret":"demo","now":"2025-01-01T02:00Z"}'
+same() { # same MODEL DESCRIPTION
+  if node "$SRC/tests/peers/vault/compare.mjs" "gen/expected/$1.json" "$DB" >cmp.out 2>&1; then ok "$2"
+  else bad "$2"; sed 's/^/    | /' cmp.out | head -10; fi
+}
+# every user table, typed columns included, in a stable order
+dump() {
+  local t
+  for t in $(pq "$DB" "SELECT table_name FROM information_schema.tables WHERE table_schema='public' AND table_name NOT LIKE '\\_dd\\_%' ORDER BY 1"); do
+    echo "== $t"
+    pq "$DB" "SELECT column_name, data_type, character_maximum_length, numeric_precision, numeric_scale FROM information_schema.columns WHERE table_name='$t' ORDER BY 1"
+    pq "$DB" "SELECT * FROM \"$t\" ORDER BY 1, 2, 3"
+  done
+  pq "$DB" "SELECT * FROM _dd_cursor ORDER BY 1"
+  pq "$DB" "SELECT * FROM _dd_loaded ORDER BY 1"
+  pq "$DB" "SELECT * FROM _dd_columns ORDER BY 1, 2"
+}
+fails() { grep -c '"status":"FAILED"' "$T/dataapi.log"; }
+
+expect_exit 0 "full extract SUCCEEDED on redshift-data" -- run "$FULL"
+same 999999-20250101-0000-F "warehouse = model after the Full file"
+ty=$(pq "$DB" "SELECT string_agg(column_name || ':' || data_type || coalesce('(' || character_maximum_length || ')', '') || coalesce('(' || numeric_precision || ',' || numeric_scale || ')', ''), ',' ORDER BY column_name) FROM information_schema.columns WHERE table_name='study__v' AND column_name IN ('enrollment__c','start_date__c','modified_date__v','blinded__c','id')")
+[ "$ty" = "blinded__c:boolean,enrollment__c:numeric(38,10),id:character varying(65535),modified_date__v:timestamp with time zone,start_date__c:date" ] \
+  && ok "Vault types map to BOOLEAN, DECIMAL(38,10), VARCHAR(65535), TIMESTAMPTZ, DATE" || bad "column types: $ty"
+c=$(pq "$DB" "SELECT count(*) FROM information_schema.columns WHERE table_name LIKE '\\_dd\\_%' AND data_type = 'character varying' AND character_maximum_length = 256")
+[ "$c" = 0 ] && ok "bookkeeping tables declare their VARCHAR sizes" || bad "$c bookkeeping columns fell back to Redshift's TEXT = VARCHAR(256)"
+grep -q '"event":"copy"' "$T/dataapi.log" && ok "staged CSVs went in by COPY from S3" || bad "no COPY in the Data API log"
+expect_exit 0 "first incremental window SUCCEEDED" -- run "$INC1"
+same 999999-20250101-0015-N "warehouse = model after 0015-N (updates, deletes, reordered columns)"
+expect_exit 0 "incrementals from the cursor SUCCEEDED" -- run "$INC"
+same 999999-20250101-0100-N "warehouse = model after 0030/0045/0100-N (new column, dropped column, deletes, record_count 0)"
+m=$(pq "$DB" "SELECT length FROM metadata WHERE extract='Object.study__v' AND column_name='name__v'")/$(pq "$DB" "SELECT count(*) FROM metadata WHERE column_name='enrollment__c'")/$(pq "$DB" "SELECT max(octet_length(name__v)) FROM study__v")
+[ "$m" = "1500/0/1221" ] && ok "metadata patched: name__v widened to 1500 (a 1221-byte name loaded, past VARCHAR(256)), enrollment__c's row deleted" || bad "metadata patches: $m"
+c=$(pq "$DB" "SELECT stop_time FROM _dd_cursor WHERE extract_type='incremental'")/$(pq "$DB" "SELECT count(*) FROM _dd_cursor")
+[ "$c" = "2025-01-01T01:00Z/2" ] && ok "one cursor row per extract type, advanced past the record_count 0 file ($c)" || bad "cursor: $c"
+expect_exit 0 "log extract SUCCEEDED" -- run "$LOG"
+same final "warehouse = model after the Log file (duplicates dropped although keys are not enforced)"
+n=$(find "$T/s3/stage" -type f 2>/dev/null | grep -c .)
+[ -d "$T/s3/stage" ] && [ "$n" = 0 ] && ok "no staged object left in s3://stage" || bad "$n objects left in the staging bucket"
+
+dump >before
+f1=$(fails)
+expect_exit 0 "full again SUCCEEDED" -- run "$FULL"
+expect_exit 0 "incrementals again SUCCEEDED" -- run "$INC"
+expect_exit 0 "log again SUCCEEDED" -- run "$LOG"
+dump >after
+[ "$(wc -l <before)" -gt 100 ] && cmp -s before after && ok "re-running every step changes no table" \
+  || { bad "re-run changed the warehouse"; diff before after | head -5; }
+[ "$f1" = 0 ] && [ "$(fails)" = 0 ] && ok "no statement FAILED on the Data API peer" \
+  || bad "statements failed: $(grep '"FAILED"' "$T/dataapi.log" | head -3)"
+finish
