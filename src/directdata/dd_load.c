@@ -22,7 +22,7 @@
  *   incremental metadata deletes (a row for `id` drops the table) ->
  *               metadata updates (create tables, add columns) -> data
  *               deletes -> upserts by key (INSERT .. ON CONFLICT DO
- *               UPDATE);
+ *               UPDATE; delete-then-insert on redshift-data);
  *   log         append, duplicates (same key) dropped.
  * A file already in _dd_loaded is skipped, so re-running changes nothing;
  * a crash between the staging loads and the batch just loads staging
@@ -34,6 +34,34 @@
  * Types (per driver): postgres NUMERIC, DATE, TIMESTAMPTZ, BOOLEAN, TEXT;
  * sqlite NUMERIC, INTEGER 0/1 for Boolean, TEXT for the rest. Strings are
  * TEXT everywhere, so widening a column needs no DDL on these drivers.
+ *
+ * redshift-data (Amazon Redshift through the Data API; staging is bulk
+ * loaded by the driver: CSV to S3, COPY ... IAM_ROLE) differs where
+ * Redshift does:
+ * - Types: Number DECIMAL(38,10) (a bare NUMERIC is DECIMAL(18,0) there:
+ *   decimals would be rounded away), Boolean BOOLEAN (filled by CASE:
+ *   Redshift cannot cast VARCHAR to BOOLEAN), Date DATE, DateTime
+ *   TIMESTAMPTZ (the instant, as on postgres), every string VARCHAR(65535)
+ *   (Redshift's TEXT is VARCHAR(256)); staging columns VARCHAR(65535).
+ *   One string width for all means a widened column needs no DDL (ALTER
+ *   COLUMN TYPE cannot run in a transaction block on Redshift); a value
+ *   over 65535 bytes fails the COPY with Redshift's message (nothing
+ *   loaded, the file can be retried after a fix) rather than being cut.
+ * - Keys are declared (the bookkeeping tables' too) but Redshift does not
+ *   enforce them and has no ON CONFLICT: an upsert is delete-then-insert
+ *   in the file's one transaction, inserting one staged row per key (the
+ *   latest modified_date__v); a log insert skips keys already present.
+ *   This is the "merge by replacing existing rows" AWS documents and what
+ *   Veeva's Redshift connector runs (there in three autocommits); MERGE
+ *   would need the same dedupe and fails on duplicate source rows. The
+ *   cursor is replaced by DELETE (when older) + INSERT ... WHERE NOT
+ *   EXISTS.
+ * - A BatchExecuteStatement runs at most 40 statements in one transaction,
+ *   so the apply batch is compact (one DROP TABLE for several tables, one
+ *   multi-row INSERT into _dd_columns); a file that still needs more fails
+ *   with E_LOAD saying so: about 15 tables in a Full, 11 to 17 changed
+ *   tables in an Incremental (running the file as BEGIN .. COMMIT in a
+ *   Data API session, SessionId, would lift it; not done yet).
  * Keys: id; picklist__sys (object, object_field, picklist_value_name);
  * metadata (extract, column_name); a table without an id column gets no
  * key (append).
