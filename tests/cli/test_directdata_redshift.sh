@@ -9,6 +9,7 @@
 # Full -> three Incrementals (updates, deletes, a new column, a dropped
 # column) + one with record_count 0 -> Log; after each run the warehouse
 # equals the generator's model. Re-running every step changes no table.
+# Then killed after sampled state-store commits and resumed (see below).
 # Needs SW_TEST_PG_DSN (tools/test starts a server); exits 77 without it,
 # node, node_modules, psql or sqlite3.
 . "$(dirname "$0")/lib.sh"
@@ -64,9 +65,9 @@ object_store = $T/store
 INI
 export STEPWISE_DIRECTDATA_CONFIG=$T/dd.ini
 H=$T/h
-WH="redshift-data://dd-wg/dev?secret_arn=arn:aws:secretsmanager:us-east-1:123456789012:secret:dd&region=us-east-1"
-WH="$WH&s3_staging=s3%3A%2F%2Fstage%2Fdd-loads&iam_role=arn:aws:iam::123456789012:role/RedshiftCopy&retry_base_ms=20"
-run() { "$SW" start direct_data --workflows "$SRC/workflows" --home "$H" --warehouse "$WH" --quiet --json --input "$1"; }
+RS="redshift-data://dd-wg/dev?secret_arn=arn:aws:secretsmanager:us-east-1:123456789012:secret:dd&region=us-east-1"
+RS="$RS&s3_staging=s3%3A%2F%2Fstage%2Fdd-loads&iam_role=arn:aws:iam::123456789012:role/RedshiftCopy&retry_base_ms=20"
+run() { "$SW" start direct_data --workflows "$SRC/workflows" --home "$H" --warehouse "$RS" --quiet --json --input "$1"; }
 FULL='{"step":"retrieve","start_time":"2000-01-01T00:00Z","stop_time":"2025-01-01T00:00Z","extract_type":"full","continue_processing":true,"secret":"demo"}'
 INC1='{"step":"retrieve","extract_type":"incremental","stop_time":"2025-01-01T00:15Z","continue_processing":true,"secret":"demo","now":"2025-01-01T00:31Z"}'
 INC='{"extract_type":"incremental","secret":"demo","now":"2025-01-01T01:10Z"}'
@@ -120,4 +121,26 @@ dump >after
   || { bad "re-run changed the warehouse"; diff before after | head -5; }
 [ "$f1" = 0 ] && [ "$(fails)" = 0 ] && ok "no statement FAILED on the Data API peer" \
   || bad "statements failed: $(grep '"FAILED"' "$T/dataapi.log" | head -3)"
+
+# ---- crash and resume -----------------------------------------------------------
+# Killed right after the n-th state-store commit of an incremental run (3
+# files: DDL, deletes, upserts) and of a log run, for every STEP-th n (4;
+# every n with SW_DD_CRASH_ALL=1; none with SW_DD_CRASH=none), resumed: the
+# warehouse equals the model (a batch resubmitted with its ClientToken runs
+# once; staging is reloaded) and no verified part is downloaded again.
+WH=$DB
+stats() { curl -s "$U/__peer/stats"; }
+fresh() {
+  rm -rf "$T/store" "$H"; curl -s -X POST "$U/__peer/reset" >/dev/null
+  pq "$DB" "DROP SCHEMA public CASCADE; CREATE SCHEMA public" >/dev/null
+}
+. "$SRC/tests/cli/dd_lib.sh"
+if [ "${SW_DD_CRASH:-sample}" != none ]; then
+  STEP=${STEP:-4}
+  [ "${SW_DD_CRASH_ALL:-0}" = 1 ] && STEP=1
+  sweep incremental 999999-20250101-0100-N "$INC" "$FULL"
+  sweep log final "$LOG" "$FULL" "$INC"
+  [ -z "$crash_bad" ] && ok "killed at $crash_points commit points (one in $STEP) of an incremental (3 files) and a log run on redshift-data, resumed: warehouse = model, no verified part downloaded again" \
+    || bad "crash points:$crash_bad"
+fi
 finish
