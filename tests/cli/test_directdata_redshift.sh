@@ -90,6 +90,15 @@ dump() {
 }
 fails() { grep -c '"status":"FAILED"' "$T/dataapi.log"; }
 
+# Without s3_staging and iam_role there is nowhere to COPY from: the run
+# FAILS naming what to add, and no table is made.
+NOSTAGE="redshift-data://dd-wg/dev?secret_arn=arn:aws:secretsmanager:us-east-1:123456789012:secret:dd&region=us-east-1&retry_base_ms=20"
+expect_exit 1 "a warehouse URL without s3_staging FAILS" -- "$SW" start direct_data --workflows "$SRC/workflows" --home "$T/h0" --warehouse "$NOSTAGE" --quiet --json --input "$FULL"
+grep -q "DirectData.LoadFailed" "$T/out" && grep -q "s3_staging=s3://BUCKET/PREFIX" "$T/out" \
+  && ok "the error is DirectData.LoadFailed and names s3_staging=s3://BUCKET/PREFIX&iam_role=..." || bad "no staging: $(head -c 400 "$T/out")"
+n=$(pq "$DB" "SELECT count(*) FROM information_schema.tables WHERE table_schema='public' AND table_name NOT LIKE '\\_dd\\_%'")
+[ "$n" = 0 ] && ok "no table made by the failed load" || bad "$n tables after the failed load"
+
 expect_exit 0 "full extract SUCCEEDED on redshift-data" -- run "$FULL"
 same 999999-20250101-0000-F "warehouse = model after the Full file"
 ty=$(pq "$DB" "SELECT string_agg(column_name || ':' || data_type || coalesce('(' || character_maximum_length || ')', '') || coalesce('(' || numeric_precision || ',' || numeric_scale || ')', ''), ',' ORDER BY column_name) FROM information_schema.columns WHERE table_name='study__v' AND column_name IN ('enrollment__c','start_date__c','modified_date__v','blinded__c','id')")
