@@ -58,10 +58,15 @@
  *   EXISTS.
  * - A BatchExecuteStatement runs at most 40 statements in one transaction,
  *   so the apply batch is compact (one DROP TABLE for several tables, one
- *   multi-row INSERT into _dd_columns); a file that still needs more fails
- *   with E_LOAD saying so: about 15 tables in a Full, 11 to 17 changed
- *   tables in an Incremental (running the file as BEGIN .. COMMIT in a
- *   Data API session, SessionId, would lift it; not done yet).
+ *   multi-row INSERT into _dd_columns). A file that still needs more
+ *   (about 15 tables in a Full) has each statement text of its apply made
+ *   a stored procedure first (CREATE OR REPLACE PROCEDURE, plpgsql, which
+ *   Redshift runs in the caller's transaction); then one batch with the
+ *   ClientToken CALLs them in order and drops them: still one transaction,
+ *   up to 20 texts of 90 KB (thousands of statements); beyond that E_LOAD
+ *   says so. (A Data API session, SessionId, could run BEGIN .. COMMIT
+ *   instead, but a crash would leave the session's transaction open,
+ *   holding its locks, until the session expires.)
  * Keys: id; picklist__sys (object, object_field, picklist_value_name);
  * metadata (extract, column_name); a table without an id column gets no
  * key (append).
@@ -561,6 +566,7 @@ typedef struct dd_load {
                          until its callback */
   long long rows;
   size_t n_stmts;      /* statements emitted into the apply batch */
+  size_t proc_next;    /* redshift-data: apply procedures created */
   sw_buf known_rows;  /* redshift-data: pending _dd_columns VALUES rows,
                          inserted by one statement (the Data API runs at
                          most 40 statements in one transaction) */
@@ -1424,6 +1430,8 @@ static void applied(sw_dd_task *t)
   dd_succeed(t, o);
 }
 
+static void procs_next(sw_dd_task *t);
+
 static void apply(sw_dd_task *t)
 {
   dd_load *l = t->load;
@@ -1556,9 +1564,15 @@ static void apply(sw_dd_task *t)
   sw_free(lstop);
   sw_free(let);
   if (rs && l->n_stmts > 40) {
-    dd_fail(t, E_LOAD, "file %s needs %zu statements in one transaction; "
-            "the Redshift Data API runs at most 40 in one "
-            "BatchExecuteStatement", t->name, l->n_stmts);
+    if (l->n_sqls > 20) {
+      dd_fail(t, E_LOAD, "file %s needs %zu statement texts of SQL in one "
+              "transaction; on redshift-data at most 20 (each one a stored "
+              "procedure, CALLed and dropped by one BatchExecuteStatement "
+              "of at most 40 statements)", t->name, l->n_sqls);
+      return;
+    }
+    l->proc_next = 0;
+    procs_next(t);
     return;
   }
   if (l->n_sqls > 40) {
@@ -1568,6 +1582,55 @@ static void apply(sw_dd_task *t)
   }
   sql_submit(t, (const char *const *)l->sqls, l->n_sqls, t->token, false,
              applied);
+}
+
+/* redshift-data: a file whose apply needs more than the 40 statements one
+ * BatchExecuteStatement runs. Each statement text of the apply becomes a
+ * stored procedure (CREATE OR REPLACE PROCEDURE, one at a time, outside
+ * the file's transaction: re-creating one after a crash is harmless); then
+ * ONE batch, with the task's ClientToken, CALLs them in order and drops
+ * them: the file still applies in one transaction. Names derive from the
+ * token, so a resumed task replaces its own procedures and no other
+ * task's. */
+static char *proc_name(const sw_dd_task *t, size_t k)
+{
+  char *n = sw_asprintf("_dd_apply_%.24s_%zu", t->token ? t->token : "x",
+                        k), *q;
+
+  q = dd_quote_ident(n);
+  sw_free(n);
+  return q;
+}
+
+static void procs_next(sw_dd_task *t)
+{
+  dd_load *l = t->load;
+  char **calls, *sql, *q;
+  size_t k;
+
+  if (l->proc_next < l->n_sqls) {
+    q = proc_name(t, l->proc_next);
+    sql = sw_asprintf("CREATE OR REPLACE PROCEDURE %s() AS $$\nBEGIN\n%s;"
+                      "\nEND;\n$$ LANGUAGE plpgsql", q,
+                      l->sqls[l->proc_next]);
+    l->proc_next++;
+    dd_sql(t, sql, false, procs_next);
+    sw_free(sql);
+    sw_free(q);
+    return;
+  }
+  calls = sw_calloc(2 * l->n_sqls, sizeof(char *));
+  for (k = 0; k < l->n_sqls; k++) {
+    q = proc_name(t, k);
+    calls[k] = sw_asprintf("CALL %s()", q);
+    calls[l->n_sqls + k] = sw_asprintf("DROP PROCEDURE %s()", q);
+    sw_free(q);
+  }
+  sql_submit(t, (const char *const *)calls, 2 * l->n_sqls, t->token, false,
+             applied);
+  for (k = 0; k < 2 * l->n_sqls; k++)
+    sw_free(calls[k]);
+  sw_free(calls);
 }
 
 static void have_columns(sw_dd_task *t)

@@ -9,7 +9,8 @@
 # Full -> three Incrementals (updates, deletes, a new column, a dropped
 # column) + one with record_count 0 -> Log; after each run the warehouse
 # equals the generator's model. Re-running every step changes no table.
-# Then killed after sampled state-store commits and resumed (see below).
+# Then killed after sampled state-store commits and resumed, and a Full of
+# 25 tables (more statements than one batch runs) is loaded (see below).
 # Needs SW_TEST_PG_DSN (tools/test starts a server); exits 77 without it,
 # node, node_modules, psql or sqlite3.
 . "$(dirname "$0")/lib.sh"
@@ -152,4 +153,18 @@ if [ "${SW_DD_CRASH:-sample}" != none ]; then
   [ -z "$crash_bad" ] && ok "killed at $crash_points commit points (one in $STEP) of an incremental (3 files) and a log run on redshift-data, resumed: warehouse = model, no verified part downloaded again" \
     || bad "crash points:$crash_bad"
 fi
+
+# ---- a Full with 25 tables ------------------------------------------------------
+# Its apply needs ~60 statements, more than one BatchExecuteStatement runs
+# (40): they go into stored procedures that one batch CALLs and drops, so
+# the file still applies in one transaction.
+node "$SRC/tools/directdata_gen/gen.mjs" --out gen25 --rows 20 --tables 20 --only-full >/dev/null || bad "generator --tables"
+start vault25 node "$SRC/tests/peers/vault/server.mjs" --dir gen25
+sed "s|^vault_url = .*|vault_url = $URL|; s|^object_store = .*|object_store = $T/store25|" dd.ini >dd25.ini
+rm -rf "$H"; pq "$DB" "DROP SCHEMA public CASCADE; CREATE SCHEMA public" >/dev/null
+STEPWISE_DIRECTDATA_CONFIG=$T/dd25.ini expect_exit 0 "a Full of 25 tables SUCCEEDED on redshift-data" -- run "$FULL"
+if node "$SRC/tests/peers/vault/compare.mjs" gen25/expected/final.json "$DB" >cmp.out 2>&1; then ok "warehouse = model (25 tables) after the Full"
+else bad "warehouse = model (25 tables)"; sed 's/^/    | /' cmp.out | head -10; fi
+n=$(pq "$DB" "SELECT count(*) FROM pg_proc WHERE proname LIKE '\\_dd\\_apply\\_%'")
+[ "$n" = 0 ] && ok "the apply procedures were dropped in the same batch" || bad "$n apply procedures left"
 finish

@@ -282,11 +282,27 @@ async function copyFromS3(client, c) {
 // [COLUMN]: TEXT -> VARCHAR(256) (Redshift's TEXT), a bare NUMERIC/DECIMAL
 // -> NUMERIC(18,0) (decimals rounded away), and PRIMARY KEY / UNIQUE
 // dropped (Redshift declares keys but never enforces them: duplicates go in
-// silently). Quoted strings and identifiers are left alone.
+// silently). Quoted strings and identifiers are left alone. The body of a
+// CREATE PROCEDURE ... AS $$ BEGIN s1; s2; ... END; $$ is checked and
+// rewritten statement by statement (its statements run in the caller's
+// transaction, as a CALL in a batch does on Redshift).
 class RedshiftError extends Error {}
+const quoteRe = /'(?:[^']|'')*'|"(?:[^"]|"")*"/g;
+const procRe = /^(\s*CREATE\s+(?:OR\s+REPLACE\s+)?PROCEDURE\b[^$]*\$\$)([\s\S]*)(\$\$[\s\S]*)$/i;
 function redshiftDialect(sql, inBatch) {
   const quoted = [];
-  let bare = sql.replace(/'(?:[^']|'')*'|"(?:[^"]|"")*"/g, (q) => { quoted.push(q); return `\u0000${quoted.length - 1}\u0000`; });
+  const pm = procRe.exec(sql);
+  if (pm) {
+    const body = pm[2].replace(quoteRe, (q) => { quoted.push(q); return `\u0000${quoted.length - 1}\u0000`; });
+    const restore = (x) => x.replace(/\u0000(\d+)\u0000/g, (_, i) => quoted[Number(i)]);
+    const out = body.split(';').map(restore).map((part) => {
+      const m = /^(\s*(?:BEGIN\b\s*)?)([\s\S]*)$/i.exec(part);
+      if (!m[2].trim() || /^\s*END\s*$/i.test(m[2])) return part;
+      return m[1] + redshiftDialect(m[2], true);
+    });
+    return pm[1] + out.join(';') + pm[3];
+  }
+  let bare = sql.replace(quoteRe, (q) => { quoted.push(q); return `\u0000${quoted.length - 1}\u0000`; });
   if (/\bON\s+CONFLICT\b/i.test(bare))
     throw new RedshiftError('syntax error at or near "ON" (Redshift has no INSERT ... ON CONFLICT)');
   if (/\bAS\s+BOOL(?:EAN)?\s*\)|::\s*BOOL(?:EAN)?\b/i.test(bare))
