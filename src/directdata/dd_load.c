@@ -1257,9 +1257,9 @@ static void delete_rows(sw_dd_task *t, sw_buf *cur, const entry *e);
  * keys already loaded. MERGE would need the same dedupe (Redshift's MERGE
  * fails when two source rows match one target row) and is newer. Unlike
  * ON CONFLICT DO UPDATE, a column the table has but the file's header
- * lacks ends NULL in a replaced row; Vault writes every column of an
- * extract in each file (a column it no longer sends is one a metadata
- * delete drops), so the two agree on Vault's files. */
+ * lacks ends NULL in a replaced row; a Vault file carries every column
+ * of its extract (inferred from the format: a column it no longer sends
+ * is one a metadata delete drops), so the two agree on Vault's files. */
 static void merge_rs(sw_dd_task *t, sw_buf *cur, const entry *e, bool upsert)
 {
   dd_load *l = t->load;
