@@ -5,7 +5,7 @@
 //
 //   node tools/directdata_gen/gen.mjs --out DIR [--vault 999999]
 //        [--rows N] [--part-size BYTES] [--text-bytes N] [--level 0-9]
-//        [--only-full] [--no-model]
+//        [--only-full] [--no-model] [--tables N]
 //
 // Writes into DIR:
 //   files/<name>.tar.gz.NNN   the parts (raw byte slices of one tar.gz)
@@ -20,8 +20,10 @@
 // column and a widened one, a dropped column + picklist/document deletes),
 // one Incremental with record_count 0, and a Log file. The `metadata` table
 // (all text, key extract + column_name) mirrors Metadata/metadata.csv and
-// is patched by each Incremental's metadata updates and deletes. Same
-// arguments, same bytes.
+// is patched by each Incremental's metadata updates and deletes.
+// --tables N adds N small objects (extra_K__c: id, name__v, amount__c; two
+// rows each) to the Full, for loaders that must cope with many tables in
+// one file. Same arguments, same bytes.
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
@@ -36,6 +38,7 @@ const ROWS = Number(args.rows || 40);
 const PART = Number(args["part-size"] || 1024);
 const TEXT = Number(args['text-bytes'] || 0);
 const LEVEL = args.level !== undefined ? Number(args.level) : 6;
+const EXTRA = Number(args.tables || 0);
 
 // ---- deterministic PRNG (mulberry32) -------------------------------------
 let seed = 0x5eed1234;
@@ -101,6 +104,8 @@ const schema = {
   'Document.document_version__sys': [['id', 'String', 255], ['modified_date__v', 'DateTime'], ['doc_id', 'Number'],
     ['major_version_number', 'Number'], ['minor_version_number', 'Number'], ['title__v', 'String', 1500]],
 };
+for (let k = 1; k <= EXTRA; k++)
+  schema[`Object.extra_${k}__c`] = [['id', 'String', 20], ['name__v', 'String', 128], ['amount__c', 'Number']];
 const LOG_EXTRACT = 'LogData.object_audit__sys';
 const logSchema = [['id', 'String', 40], ['timestamp', 'DateTime'], ['user_name', 'String', 255],
   ['action', 'String', 255], ['record_id', 'String', 40]];
@@ -190,6 +195,9 @@ products.forEach((r) => upsert('Object.product__v', r));
 picklist.forEach((r) => upsert('Picklist.picklist__sys', r));
 docs.forEach((r) => upsert('Document.document_version__sys', r));
 const cols = (e) => schema[e].map((c) => c[0]);
+const extras = Object.keys(schema).filter((e) => e.startsWith('Object.extra_')).map((e, k) =>
+  [e, [1, 2].map((i) => ({ id: `VX${k + 1}_${i}`, name__v: `Extra ${k + 1}, row ${i}`, amount__c: `${k}.${i}5` }))]);
+for (const [e, rows] of extras) rows.forEach((r) => upsert(e, r));
 {
   const md = fullMd();
   publish(`${VAULT}-20250101-0000-F`, 'full_directdata', '2000-01-01T00:00Z', '2025-01-01T00:00Z', [
@@ -198,13 +206,15 @@ const cols = (e) => schema[e].map((c) => c[0]);
       man('Object.product__v', 'updates', products.length, 'Object/product__v.csv'),
       man('Object.organization__v', 'updates', 0, ''),
       man('Picklist.picklist__sys', 'updates', picklist.length, 'Picklist/picklist__sys.csv'),
-      man('Document.document_version__sys', 'updates', docs.length, 'Document/document_version__sys.csv')])],
+      man('Document.document_version__sys', 'updates', docs.length, 'Document/document_version__sys.csv'),
+      ...extras.map(([e, rows]) => man(e, 'updates', rows.length, `Object/${tableOf(e)}.csv`))])],
     ['Metadata/metadata.csv', csv(MD, md)],
     ['Object/study__v.csv', csv(cols('Object.study__v'), studies)],
     ['Object/product__v.csv', csv(cols('Object.product__v'), products, true)],
     ['Picklist/picklist__sys.csv', csv(cols('Picklist.picklist__sys'), picklist)],
     ['Document/document_version__sys.csv', csv(cols('Document.document_version__sys'), docs)],
-  ], studies.length + products.length + picklist.length + docs.length);
+    ...extras.map(([e, rows]) => [`Object/${tableOf(e)}.csv`, csv(cols(e), rows)]),
+  ], studies.length + products.length + picklist.length + docs.length + extras.length * 2);
 }
 if (!args['only-full']) {
   // 2. Incremental: updates (columns reordered), new rows, deletes

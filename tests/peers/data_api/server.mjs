@@ -47,6 +47,9 @@
 //                             each DescribeStatement after the 1 s Wait
 //                             that should precede it (ms past 1000 since
 //                             the previous answer for that Id; p50/p99/max)
+// Redshift's dialect (see redshiftDialect): ON CONFLICT, casts to BOOLEAN
+// and ALTER COLUMN TYPE in a batch are refused; in DDL, TEXT becomes
+// VARCHAR(256), a bare NUMERIC NUMERIC(18,0), and keys are not enforced.
 // The --log file gets one JSON line per submit, dedupe and run outcome.
 import fs from 'node:fs';
 import http from 'node:http';
@@ -271,10 +274,55 @@ async function copyFromS3(client, c) {
   return { command: 'COPY', rowCount: rows, fields: [] };
 }
 
-async function execute(client, b) {
+// ---- Redshift's dialect where PostgreSQL would be kinder ---------------------
+// Refused as Redshift refuses them: INSERT ... ON CONFLICT (no such clause),
+// a cast to BOOLEAN (Redshift cannot cast VARCHAR to BOOLEAN), ALTER COLUMN
+// ... TYPE inside a batch (not in a transaction block). Rewritten to what
+// Redshift would make of them, in CREATE TABLE and ALTER TABLE ... ADD
+// [COLUMN]: TEXT -> VARCHAR(256) (Redshift's TEXT), a bare NUMERIC/DECIMAL
+// -> NUMERIC(18,0) (decimals rounded away), and PRIMARY KEY / UNIQUE
+// dropped (Redshift declares keys but never enforces them: duplicates go in
+// silently). Quoted strings and identifiers are left alone. The body of a
+// CREATE PROCEDURE ... AS $$ BEGIN s1; s2; ... END; $$ is checked and
+// rewritten statement by statement (its statements run in the caller's
+// transaction, as a CALL in a batch does on Redshift).
+class RedshiftError extends Error {}
+const quoteRe = /'(?:[^']|'')*'|"(?:[^"]|"")*"/g;
+const procRe = /^(\s*CREATE\s+(?:OR\s+REPLACE\s+)?PROCEDURE\b[^$]*\$\$)([\s\S]*)(\$\$[\s\S]*)$/i;
+function redshiftDialect(sql, inBatch) {
+  const quoted = [];
+  const pm = procRe.exec(sql);
+  if (pm) {
+    const body = pm[2].replace(quoteRe, (q) => { quoted.push(q); return `\u0000${quoted.length - 1}\u0000`; });
+    const restore = (x) => x.replace(/\u0000(\d+)\u0000/g, (_, i) => quoted[Number(i)]);
+    const out = body.split(';').map(restore).map((part) => {
+      const m = /^(\s*(?:BEGIN\b\s*)?)([\s\S]*)$/i.exec(part);
+      if (!m[2].trim() || /^\s*END\s*$/i.test(m[2])) return part;
+      return m[1] + redshiftDialect(m[2], true);
+    });
+    return pm[1] + out.join(';') + pm[3];
+  }
+  let bare = sql.replace(quoteRe, (q) => { quoted.push(q); return `\u0000${quoted.length - 1}\u0000`; });
+  if (/\bON\s+CONFLICT\b/i.test(bare))
+    throw new RedshiftError('syntax error at or near "ON" (Redshift has no INSERT ... ON CONFLICT)');
+  if (/\bAS\s+BOOL(?:EAN)?\s*\)|::\s*BOOL(?:EAN)?\b/i.test(bare))
+    throw new RedshiftError('cannot cast type character varying to boolean');
+  if (inBatch && /^\s*ALTER\s+TABLE\b[\s\S]*\bALTER\s+(?:COLUMN\s+)?\S+\s+TYPE\b/i.test(bare))
+    throw new RedshiftError('ALTER TABLE ALTER COLUMN cannot run inside a transaction block');
+  const ddl = /^\s*CREATE\s+(?:TEMP(?:ORARY)?\s+)?TABLE\b(?![\s\S]*\bAS\s+SELECT\b)/i.test(bare) ||
+    /^\s*ALTER\s+TABLE\b[\s\S]*\bADD\b(?!\s+(?:CONSTRAINT|PRIMARY|UNIQUE|FOREIGN))/i.test(bare);
+  if (!ddl) return sql;
+  bare = bare.replace(/\bTEXT\b/gi, 'VARCHAR(256)')
+    .replace(/\b(?:NUMERIC|DECIMAL)\b(?!\s*\()/gi, 'NUMERIC(18,0)')
+    .replace(/,\s*(?:CONSTRAINT\s+\S+\s+)?(?:PRIMARY\s+KEY|UNIQUE)\s*\([^)]*\)/gi, '')
+    .replace(/\s+(?:PRIMARY\s+KEY|UNIQUE)\b/gi, '');
+  return bare.replace(/\u0000(\d+)\u0000/g, (_, i) => quoted[Number(i)]);
+}
+
+async function execute(client, b, inBatch) {
   const c = parseCopy(b.text);
   if (c) return copyFromS3(client, c);
-  return client.query({ text: b.text, values: b.values, rowMode: 'array' });
+  return client.query({ text: redshiftDialect(b.text, inBatch), values: b.values, rowMode: 'array' });
 }
 
 function setStatus(st, s) { st.Status = s; st.UpdatedAt = now(); }
@@ -302,7 +350,7 @@ async function run(st) {
       sub.Status = 'STARTED'; sub.UpdatedAt = now();
       const s0 = process.hrtime.bigint();
       try {
-        const r = await execute(client, b);
+        const r = await execute(client, b, st.batch);
         const res = Array.isArray(r) ? r[r.length - 1] : r;
         sub.Duration = Number(process.hrtime.bigint() - s0);
         if (res.fields && res.fields.length && res.command === 'SELECT') {
