@@ -343,6 +343,9 @@ commit:
     return;
   }
   (void)n;
+  /* Without new events nothing commits the started marks: bound them. */
+  if (q->n_mark >= 4096)
+    srv_queue_commit(s, NULL);
 }
 
 void srv_on_dispatch(uv_timer_t *t) { dispatch(t->data); }
