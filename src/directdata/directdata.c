@@ -9,7 +9,8 @@
  * Object store: a local directory (`object_store`, default
  * .stepwise/directdata): <store>/<name>/parts/<part filename> (verified
  * parts, renamed into place), <store>/<name>/data/ (unpacked, renamed
- * into place). S3 staging is not built yet. */
+ * into place). On redshift-data the loader's bulk loads are staged in S3
+ * by the warehouse driver (s3_staging= in its URL, src/objects). */
 #include "directdata/dd_int.h"
 
 #include <dirent.h>

@@ -16,11 +16,14 @@
  *   GET  /metrics             Prometheus text: events by source and
  *                             outcome, executions by workflow and status
  *
- * Acknowledgement. A webhook is answered 2xx only after its execution is
- * created: sw_engine_start commits ExecutionStarted (with the payload as
- * the execution input) before it returns, so an acknowledged event is on
- * disk and is never lost; a crash before that commit gets no 2xx and the
- * sender retries. The execution name is derived from the event's identity
+ * Acknowledgement. A webhook is answered 2xx only after its event is
+ * committed to HOME/serve.db (srv_queue.c) under the name its execution
+ * will have, with the payload that becomes the execution input, so an
+ * acknowledged event is on disk and is never lost; a crash before that
+ * commit gets no 2xx and the sender retries. The events read in one loop
+ * turn share that commit. The execution starts when its group is idle:
+ * the loads of one ControlShift table run one at a time, in the order
+ * acknowledged. The execution name is derived from the event's identity
  * (ControlShift: type, table, jid and the file's URL without its query
  * string; S3: bucket, key and sequencer or ETag; inbox: path, size and
  * mtime), so the same delivery twice finds the name taken and starts

@@ -290,7 +290,6 @@ static void dispatch(sw_server *s)
   srv_group *g;
   srv_event *e;
   cJSON *in;
-  size_t n = 0;
   int rc;
 
   if (!q || !s->eng || sw_engine_failed(s->eng, NULL))
@@ -311,7 +310,6 @@ static void dispatch(sw_server *s)
     }
     switch (srv_start(s, e->wf, e->name, in, g->exec_id, &err)) {
     case SRV_ACCEPTED:
-      n++;
       break;
     case SRV_DUPLICATE: /* started before a crash: resumed or finished */
       g->exec_id[0] = '\0';
@@ -342,7 +340,6 @@ commit:
     uv_timer_start(&s->dispatch_timer, srv_on_dispatch, 1000, 0);
     return;
   }
-  (void)n;
   /* Without new events nothing commits the started marks: bound them. */
   if (q->n_mark >= 4096)
     srv_queue_commit(s, NULL);
