@@ -73,9 +73,11 @@ static int on_ini(void *user, const char *section, const char *key,
     } else if (!strcmp(key, "max_body_bytes") ||
                !strcmp(key, "settle_ms")) {
       long long v = strtoll(value, &end, 10);
-      if (!end || end == value || *end || v <= 0) {
+      if (!end || end == value || *end || v <= 0 ||
+          (!strcmp(key, "max_body_bytes") && v > 262144)) {
         snprintf(c->bad, sizeof(c->bad),
-                 "[serve] %s: expected a positive integer, got \"%.40s\"",
+                 "[serve] %s: expected a positive integer (max_body_bytes "
+                 "at most 262144), got \"%.40s\"",
                  key, value);
         return 0;
       }
@@ -300,9 +302,17 @@ int cli_cmd_serve(int argc, char **argv)
   uv_signal_start(&c.sigint, on_signal, SIGINT);
   uv_signal_start(&c.sigterm, on_signal, SIGTERM);
   uv_run(&c.loop, UV_RUN_DEFAULT);
+  code = SW_EXIT_OK;
+  if (c.srv && !c.stopping) { /* the engine stopped the loop: store failed */
+    cli_error("the state store failed; executions stay RUNNING at their "
+              "last checkpoint and the next stepwise serve resumes them");
+    c.stopping = true;
+    sw_server_close(c.srv, closed, &c);
+    uv_run(&c.loop, UV_RUN_DEFAULT);
+    code = SW_EXIT_FAILED;
+  }
   if (uv_loop_close(&c.loop) != 0)
     sw_log(SW_LOG_WARN, "event loop closed with handles still open");
-  code = SW_EXIT_OK;
 done:
   if (cfg.secret) {
     memset(cfg.secret, 0, strlen(cfg.secret));

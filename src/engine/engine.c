@@ -2126,6 +2126,13 @@ int sw_engine_commit_batch(sw_engine *eng, size_t *started, sw_err *err)
   } else {
     rc = sw_store_commit(eng->store, err);
   }
+  if (rc < 0) {
+    /* The rollback took the other executions' uncommitted progress with
+     * it: like any store failure, stop the engine (RUNNING executions
+     * resume from their last commit) and the loop. */
+    set_fatal(eng, err);
+    uv_stop(eng->loop);
+  }
   for (ex = eng->batch_head; ex; ex = next) {
     next = ex->next_batch;
     ex->next_batch = NULL;

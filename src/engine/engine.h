@@ -85,8 +85,9 @@ void sw_engine_begin_batch(sw_engine *eng);
  * NULL) gets how many starts it held.
  * @return 0 when every start of the batch is on disk; SW_EIO when a
  *         start failed to write or the commit failed: then none of them
- *         was recorded (rolled back) and none runs, and every id the
- *         batch returned is void.
+ *         was recorded (rolled back) and none runs, every id the batch
+ *         returned is void, and the engine has failed as on any store
+ *         error (sw_engine_failed; the loop is stopped).
  */
 int sw_engine_commit_batch(sw_engine *eng, size_t *started, sw_err *err);
 

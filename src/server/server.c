@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define DEFAULT_MAX_BODY (1u << 20)
+#define DEFAULT_MAX_BODY 262144 /* bytes: the Step Functions input limit */
 #define DEFAULT_SETTLE_MS 1000
 
 const char *const sw_server_workflows[SRV_WF_COUNT] = {
@@ -332,6 +332,7 @@ static void route_controlshift(sw_server *s, const srv_request *rq,
   char name[80], *file = NULL, *group;
   srv_outcome o;
 
+  out->source = SRV_SRC_CONTROLSHIFT;
   if (s->cs_secret &&
       !sw_server_signature_ok(s->cs_secret, rq->body, rq->body_len,
                               rq->signature)) {
@@ -480,6 +481,7 @@ static void route_s3(sw_server *s, const srv_request *rq, srv_reply *out)
   bool failed = false;
   int n = 0, i = 0;
 
+  out->source = SRV_SRC_S3;
   if (sw_json_parse(&doc, rq->body, rq->body_len, "S3 event", &err) < 0 ||
       !cJSON_IsObject(doc)) {
     srv_count(s, SRV_SRC_S3, SRV_REJECTED);

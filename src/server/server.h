@@ -85,7 +85,9 @@ typedef struct sw_server_opts {
   const char *inbox;         /* directory to watch, NULL = none */
   const char *s3_dir;        /* where S3 objects are fetched to, as
                                 DIR/BUCKET/KEY [HOME/s3, absolute] */
-  size_t max_body;           /* bytes of a request body [1 MiB] */
+  size_t max_body;           /* bytes of a request body [262144, the
+                                Step Functions input limit: a larger
+                                event could never start; 413] */
   int settle_ms;             /* inbox rescan interval [1000] */
   bool quiet;                /* no per-event lines on stderr */
 } sw_server_opts;

@@ -122,7 +122,6 @@ struct sw_server {
   uv_timer_t mhd_timer;
   bool mhd_handles;         /* the two handles are initialised */
   void *pending;            /* connections waiting for the batch commit */
-  bool in_batch;            /* inside MHD_run: starts join one commit */
   int port;
   /* inbox (srv_inbox.c) */
   char *inbox;
@@ -168,6 +167,9 @@ void srv_queue_done(sw_server *s, const char *execution_id);
 void srv_queue_busy(sw_server *s, const char *group, const char *exec_id);
 size_t srv_queue_pending(const sw_server *s);
 void srv_dispatch_soon(sw_server *s);
+/* True while events of this loop turn wait for their commit: no reply
+ * may leave before it (a duplicate of one of them included). */
+bool srv_queue_in_txn(const sw_server *s);
 void srv_on_dispatch(uv_timer_t *t);
 
 /* srv_http.c: listen on host:port (0 = any); SW_EIO when binding fails. */

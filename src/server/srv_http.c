@@ -41,9 +41,7 @@ static void run_mhd(sw_server *s)
 
   if (!s->mhd)
     return;
-  s->in_batch = true;
   MHD_run((struct MHD_Daemon *)s->mhd);
-  s->in_batch = false;
   rc = srv_queue_commit(s, &err);
   if (rc < 0)
     sw_log(SW_LOG_ERROR, "events could not be recorded: %s", err.msg);
@@ -160,7 +158,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
   before = s->n_accepted;
   srv_route(s, &rq, &rp);
   rp.started = (int)(s->n_accepted - before);
-  if (rp.started > 0 && s->in_batch) {
+  if (srv_queue_in_txn(s)) {
     /* Not before the commit: hold the reply, park the connection. */
     cn->reply = rp;
     cn->c = c;

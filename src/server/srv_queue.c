@@ -282,13 +282,17 @@ static void mark_started(srv_queue *q, const char *name)
   q->to_mark[q->n_mark++] = sw_strdup(name);
 }
 
-/* Start the next event of every idle group, all in one engine batch. */
+/* Start the next event of every idle group, all in one engine batch.
+ * An event leaves its group's queue (and is marked started) only once the
+ * batch is on disk; a start that fails for one event (its workflow file
+ * unreadable, say) is tried again later without holding up the others. */
 static void dispatch(sw_server *s)
 {
   srv_queue *q = s->queue;
   sw_err err = SW_ERR_INIT;
+  srv_event *e, *next, *taken = NULL;
   srv_group *g;
-  srv_event *e;
+  bool retry = false;
   cJSON *in;
   int rc;
 
@@ -296,50 +300,57 @@ static void dispatch(sw_server *s)
     return;
   sw_engine_begin_batch(s->eng);
   for (g = q->groups; g; g = g->next) {
+    srv_outcome o;
     if (g->exec_id[0] || !(e = g->head))
       continue;
     in = NULL;
     if (sw_json_parse(&in, e->input, strlen(e->input), e->name, &err) < 0) {
       sw_log(SW_LOG_ERROR, "event %s: %s", e->name, err.msg); /* ours */
-      g->head = e->next;
-      if (!g->head)
-        g->tail = NULL;
-      q->pending--;
-      event_free(e);
+      o = SRV_DUPLICATE; /* dropped: it can never start */
+    } else {
+      o = srv_start(s, e->wf, e->name, in, g->exec_id, &err);
+      cJSON_Delete(in);
+    }
+    if (o == SRV_FAILED) {
+      sw_log(SW_LOG_ERROR, "event %s: cannot start: %s; trying again",
+             e->name, err.msg);
+      g->exec_id[0] = '\0';
+      retry = true;
       continue;
     }
-    switch (srv_start(s, e->wf, e->name, in, g->exec_id, &err)) {
-    case SRV_ACCEPTED:
-      break;
-    case SRV_DUPLICATE: /* started before a crash: resumed or finished */
+    if (o != SRV_ACCEPTED) /* started before a crash: resumed or finished */
       g->exec_id[0] = '\0';
-      break;
-    default:
-      sw_log(SW_LOG_ERROR, "event %s: cannot start: %s", e->name, err.msg);
-      g->exec_id[0] = '\0';
-      cJSON_Delete(in);
-      goto commit; /* the store fails: try again later */
-    }
-    cJSON_Delete(in);
     g->head = e->next;
     if (!g->head)
       g->tail = NULL;
     q->pending--;
+    e->next = taken;
+    taken = e;
+  }
+  rc = sw_engine_commit_batch(s->eng, NULL, &err);
+  if (rc < 0) {
+    /* Nothing of the batch is on disk (and the engine has stopped): the
+     * events go back to the head of their groups, still queued. */
+    sw_log(SW_LOG_ERROR, "executions could not be started: %s", err.msg);
+    for (e = taken; e; e = next) {
+      next = e->next;
+      g = group_get(q, e->group);
+      g->exec_id[0] = '\0';
+      e->next = g->head;
+      g->head = e;
+      if (!g->tail)
+        g->tail = e;
+      q->pending++;
+    }
+    return;
+  }
+  for (e = taken; e; e = next) {
+    next = e->next;
     mark_started(q, e->name);
     event_free(e);
   }
-commit:
-  rc = sw_engine_commit_batch(s->eng, NULL, &err);
-  if (rc < 0) {
-    sw_log(SW_LOG_ERROR, "executions could not be started: %s; retrying",
-           err.msg);
-    /* The starts rolled back: the events stay queued in serve.db; reload
-     * them by restarting is the safe path, so retry the whole queue. */
-    for (g = q->groups; g; g = g->next)
-      g->exec_id[0] = '\0';
-    uv_timer_start(&s->dispatch_timer, srv_on_dispatch, 1000, 0);
-    return;
-  }
+  if (retry)
+    uv_timer_start(&s->dispatch_timer, srv_on_dispatch, 5000, 0);
   /* Without new events nothing commits the started marks: bound them. */
   if (q->n_mark >= 4096)
     srv_queue_commit(s, NULL);
@@ -372,6 +383,11 @@ void srv_queue_busy(sw_server *s, const char *group, const char *exec_id)
   srv_group *g = group_get(s->queue, group);
 
   snprintf(g->exec_id, sizeof(g->exec_id), "%s", exec_id);
+}
+
+bool srv_queue_in_txn(const sw_server *s)
+{
+  return s->queue && s->queue->in_txn;
 }
 
 size_t srv_queue_pending(const sw_server *s)
