@@ -67,6 +67,10 @@ int sw_file_read(char **out, size_t *len_out, const char *path, size_t max,
 /** mkdir -p with mode 0755. SW_EIO on failure. */
 int sw_mkdirs(const char *path, sw_err *err);
 bool sw_file_exists(const char *path);
+/** fsync(fd), then close(fd) whatever fsync said: the descriptor is
+ * closed in every case. Returns 0, or -1 with errno from the first call
+ * that failed. */
+int sw_fsync_close(int fd);
 /** Take an exclusive POSIX record lock on `path` (created 0644 if absent),
  * held through the returned descriptor until it is closed or the process
  * exits (the kernel drops it when a killed process dies, so a crash never

@@ -106,3 +106,14 @@ int sw_file_lock(const char *path, int *fd_out, sw_err *err)
   *fd_out = fd;
   return 0;
 }
+
+int sw_fsync_close(int fd)
+{
+  int rc = fsync(fd), e = errno;
+
+  if (close(fd) < 0 && rc == 0)
+    return -1;
+  if (rc < 0)
+    errno = e;
+  return rc;
+}

@@ -67,10 +67,9 @@ char *cs_ident(const char *s)
 {
   sw_buf b = SW_BUF_INIT(0);
 
-  sw_buf_puts(&b, "\"", NULL);
-  for (; *s; s++)
-    sw_buf_puts(&b, *s == '"' ? "\"\"" : (char[2]){*s, 0}, NULL);
-  sw_buf_puts(&b, "\"", NULL);
+  /* the warehouse's one audited identifier quoting (DESIGN.md 2) */
+  if (sw_warehouse_quote_ident(&b, s, NULL) < 0)
+    sw_buf_puts(&b, "\"\"", NULL); /* empty: the database refuses it */
   return sw_buf_detach(&b);
 }
 
@@ -617,7 +616,7 @@ static void commit_work(sw_cs_task *t)
   char *dir;
   int dfd;
 
-  if (fsync(t->fd) < 0 || close(t->fd) < 0) {
+  if (sw_fsync_close(t->fd) < 0) {
     t->fd = -1;
     t->fail_name = E_DOWNLOAD;
     sw_err_set(&t->err, SW_EIO, SW_ORIGIN_OS, errno, "cannot write %s",
@@ -710,7 +709,7 @@ static void on_downloaded(const sw_err *err, const sw_http_response *resp,
     finish(t);
     goto out;
   }
-  if (!err) {
+  if (!err && resp->status / 100 == 2) {
     cs_job(t, commit_work, commit_after);
     goto out;
   }
@@ -721,7 +720,12 @@ static void on_downloaded(const sw_err *err, const sw_http_response *resp,
     cs_fail(t, "States.TaskFailed", "cancelled");
     goto out;
   }
-  if (resp->status == 403) {
+  if (!err) { /* 1xx/3xx: no body reached the sink; redirects are not
+                 followed, and an empty file must never count as the export */
+    cs_fail(t, E_DOWNLOAD, "downloading %s: HTTP %ld, expected 200 (the "
+            "export URL redirects; use the URL ControlShift sent)",
+            file, resp->status);
+  } else if (resp->status == 403) {
     char s3[200] = "";
     xml_text(resp->body, "Code", s3, sizeof(s3));
     if (s3[0]) {
@@ -754,7 +758,7 @@ static void prepare_work(sw_cs_task *t)
   struct stat st;
   char *dir;
 
-  if (stat(t->path, &st) == 0) { /* downloaded before */
+  if (stat(t->path, &st) == 0 && st.st_size > 0) { /* downloaded before */
     t->bytes = (uint64_t)st.st_size;
     t->cfg_rc = 1;
     return;

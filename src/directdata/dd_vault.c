@@ -702,7 +702,7 @@ static void finish_work(sw_dd_task *t)
   int fd = p->fd, dfd;
 
   p->fd = -1;
-  if (fsync(fd) < 0 || close(fd) < 0) {
+  if (sw_fsync_close(fd) < 0) {
     fd = -1;
     goto io;
   }

@@ -69,14 +69,13 @@ bool ig_is_pg(const sw_ingest_task *t)
   return strcmp(sw_warehouse_driver(t->wh), "sqlite") != 0;
 }
 
+/* The warehouse's one audited identifier quoting (DESIGN.md 2). */
 char *ig_quote_ident(const char *s)
 {
   sw_buf b = SW_BUF_INIT(0);
 
-  sw_buf_puts(&b, "\"", NULL);
-  for (; *s; s++)
-    sw_buf_put(&b, *s == '"' ? "\"\"" : s, *s == '"' ? 2 : 1, NULL);
-  sw_buf_puts(&b, "\"", NULL);
+  if (sw_warehouse_quote_ident(&b, s, NULL) < 0)
+    sw_buf_puts(&b, "\"\"", NULL); /* empty: the database refuses it */
   return sw_buf_detach(&b);
 }
 
@@ -959,6 +958,30 @@ out:
   return rc;
 }
 
+static bool digits(const char *s)
+{
+  if (!*s)
+    return false;
+  for (; *s; s++)
+    if (*s < '0' || *s > '9')
+      return false;
+  return true;
+}
+
+static bool split_dir_ok(const sw_ingest_task *t, const char *dir)
+{
+  size_t n = strlen(t->set.work_dir), i;
+
+  if (strncmp(dir, t->set.work_dir, n) != 0 || dir[n] != '/' ||
+      strlen(dir + n + 1) != 16)
+    return false;
+  for (i = n + 1; dir[i]; i++)
+    if (!((dir[i] >= '0' && dir[i] <= '9') ||
+          (dir[i] >= 'a' && dir[i] <= 'f')))
+      return false;
+  return true;
+}
+
 static void archive_work(sw_ingest_task *t)
 {
   const cJSON *cfg = sw_json_get(sw_json_get(t->params, "lookup"), "config");
@@ -970,8 +993,13 @@ static void archive_work(sw_ingest_task *t)
   const char *f = input_file(t);
   struct stat st;
 
-  if (split_dir)
+  /* Only what split made (work_dir/<16 hex of a token>) is removed, and
+   * only a numeric interface id names an archive folder: both come from
+   * parameters any workflow can write. */
+  if (split_dir && split_dir_ok(t, split_dir))
     rmtree(split_dir);
+  if (iid && !digits(iid))
+    iid = NULL; /* archived under error/ */
   t->out = cJSON_CreateObject();
   if (!f) {
     cJSON_AddNullToObject(t->out, "archived_to");
@@ -1187,8 +1215,11 @@ static void notify_command(sw_ingest_task *t, const cJSON *o)
     sw_free(env[i]);
   sw_free(env);
   if (rc < 0) {
-    uv_close((uv_handle_t *)&t->proc, NULL);
-    ig_fail(t, E_NOTIFY, "cannot run notify_command: %s", uv_strerror(rc));
+    /* Fail from the handle's close callback: the task must outlive it. */
+    t->fail_name = E_NOTIFY;
+    sw_err_set(&t->err, SW_EIO, SW_ORIGIN_UV, rc,
+               "cannot run notify_command: %s", uv_strerror(rc));
+    uv_close((uv_handle_t *)&t->proc, on_proc_closed);
     return;
   }
   t->proc_live = true;

@@ -325,12 +325,16 @@ static void stage_created(sw_ingest_task *t)
   req.header = false;
   req.read = ig_conv_read;
   req.read_payload = t->conv;
-  /* the service copies what it keeps of req */
+  /* req and cols are borrowed by the service until on_loaded */
   if (sw_warehouse_bulk_load(t->wh, &req, on_loaded, t, &err) < 0) {
     ig_conv_free(t->conv);
     t->conv = NULL;
-    ig_fail(t, E_LOAD, "bulk load into %s: %s", pt->stage, err.msg);
     sw_free(cols);
+    { /* the staging tables already made must go too */
+      char *m = sw_asprintf("bulk load into %s: %s", pt->stage, err.msg);
+      fail_dropping(t, E_LOAD, m);
+      sw_free(m);
+    }
     return;
   }
   sw_free(t->bulk_cols);

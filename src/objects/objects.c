@@ -123,7 +123,7 @@ int sw__objects_copy_file(const char *src, const char *dst, const char *what,
     if (n == 0)
       break;
   }
-  if (fsync(out) < 0 || close(out) < 0) {
+  if (sw_fsync_close(out) < 0) {
     out = -1;
     rc = sw_err_set(err, SW_EIO, SW_ORIGIN_OS, errno, "%s: fsync: %s",
                     what, uv_strerror(-(errno)));
